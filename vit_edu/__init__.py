@@ -1,0 +1,42 @@
+"""vit_edu: the Vision Transformer (Dosovitskiy et al., 2020), one small module per idea.
+
+    >>> import torch
+    >>> from vit_edu import ViT
+    >>> model = ViT(image_size=256, patch_size=32, num_classes=1000, dim=1024, depth=6,
+    ...             heads=16, mlp_dim=2048, dropout=0.1, emb_dropout=0.1)
+    >>> model(torch.randn(1, 3, 256, 256)).shape
+    torch.Size([1, 1000])
+"""
+
+from .attention import MultiHeadSelfAttention, attention
+from .block import EncoderBlock
+from .config import PRESET_NAMES, ViTConfig, preset
+from .counting import count_flops, count_parameters, flops_breakdown, parameter_breakdown
+from .embeddings import ClassTokenAndPositions, resample_position_embeddings
+from .init import init_weights
+from .mlp import MLP
+from .model import ViT
+from .patches import PatchEmbedding, patchify, unpatchify
+
+__all__ = [
+    "MLP",
+    "PRESET_NAMES",
+    "ClassTokenAndPositions",
+    "EncoderBlock",
+    "MultiHeadSelfAttention",
+    "PatchEmbedding",
+    "ViT",
+    "ViTConfig",
+    "attention",
+    "count_flops",
+    "count_parameters",
+    "flops_breakdown",
+    "init_weights",
+    "parameter_breakdown",
+    "patchify",
+    "preset",
+    "resample_position_embeddings",
+    "unpatchify",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""Cutting an image into patches and projecting each patch to D dimensions (paper Eq. 1, §3.1).
+
+An image x of shape (C, H, W) becomes a sequence x_p of N = HW / P^2 flattened patches, each of
+P^2 C values, read row by row (left to right, top to bottom). Inside a patch the values are in
+(row, column, channel) order, the order of an H x W x C picture: ``(p1 p2 c)``.
+
+The patch embedding E in Eq. 1 is one matrix of shape (P^2 C, D) applied to every patch. The
+same map is a Conv2d with kernel size P and stride P; ``linear_weight_from_conv`` converts between
+the two weight layouts, and the tests prove the two forms give equal outputs.
+
+Shapes: images (B, C, H, W) -> patches (B, N, P^2 C) -> embeddings (B, N, D).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from .config import Size2d, to_2tuple
+
+
+def _check_images(images: torch.Tensor, patch: tuple[int, int]) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}.")
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must have 4 dimensions (B, C, H, W), got shape {tuple(images.shape)}; "
+            "for a single image use images.unsqueeze(0)."
+        )
+    height, width = images.shape[-2:]
+    if height % patch[0] or width % patch[1]:
+        raise ValueError(
+            f"image size {height}x{width} is not divisible by patch_size {patch[0]}x{patch[1]}; "
+            f"crop or resize the image to a multiple of the patch size "
+            f"(e.g. {height // patch[0] * patch[0]}x{width // patch[1] * patch[1]})."
+        )
+
+
+def patchify(images: torch.Tensor, patch_size: Size2d) -> torch.Tensor:
+    """Cut images into flattened patches.
+
+    Args:
+        images: (B, C, H, W).
+        patch_size: P, or (P_h, P_w).
+
+    Returns:
+        (B, N, P_h P_w C) with N = (H / P_h)(W / P_w), patches in row-major order.
+    """
+    ph, pw = to_2tuple(patch_size, "patch_size")
+    _check_images(images, (ph, pw))
+    return rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=ph, p2=pw)
+
+
+def unpatchify(patches: torch.Tensor, patch_size: Size2d, grid_size: Size2d, channels: int = 3) -> torch.Tensor:
+    """Inverse of :func:`patchify`: (B, N, P_h P_w C) -> (B, C, H, W).
+
+    Args:
+        patches: (B, N, P_h P_w C).
+        patch_size: P, or (P_h, P_w).
+        grid_size: (H / P_h, W / P_w), patches per column and per row; an int means square.
+        channels: C.
+    """
+    ph, pw = to_2tuple(patch_size, "patch_size")
+    gh, gw = to_2tuple(grid_size, "grid_size")
+    if patches.ndim != 3 or patches.shape[1] != gh * gw or patches.shape[2] != ph * pw * channels:
+        raise ValueError(
+            f"patches must have shape (B, {gh * gw}, {ph * pw * channels}) for grid {gh}x{gw}, "
+            f"patch {ph}x{pw} and {channels} channels; got {tuple(patches.shape)}."
+        )
+    return rearrange(patches, "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", h=gh, w=gw, p1=ph, p2=pw, c=channels)
+
+
+def linear_weight_from_conv(conv_weight: torch.Tensor) -> torch.Tensor:
+    """Conv2d kernel (D, C, P_h, P_w) -> Linear weight (D, P_h P_w C) in ``patchify`` order."""
+    return rearrange(conv_weight, "d c p1 p2 -> d (p1 p2 c)")
+
+
+def conv_weight_from_linear(linear_weight: torch.Tensor, patch_size: Size2d, channels: int) -> torch.Tensor:
+    """Linear weight (D, P_h P_w C) -> Conv2d kernel (D, C, P_h, P_w)."""
+    ph, pw = to_2tuple(patch_size, "patch_size")
+    return rearrange(linear_weight, "d (p1 p2 c) -> d c p1 p2", p1=ph, p2=pw, c=channels)
+
+
+class PatchEmbedding(nn.Module):
+    """x_p E + b for every patch: (B, C, H, W) -> (B, N, D).
+
+    Args:
+        patch_size: P, or (P_h, P_w).
+        channels: C.
+        dim: D.
+        form: ``"conv"`` (a Conv2d with kernel = stride = P; fast, the layout of timm and the
+            JAX checkpoints) or ``"linear"`` (``patchify`` then an ``nn.Linear``; Eq. 1 literally).
+    """
+
+    def __init__(self, patch_size: Size2d, channels: int, dim: int, form: str = "conv") -> None:
+        super().__init__()
+        self.patch_size = to_2tuple(patch_size, "patch_size")
+        self.channels = channels
+        self.dim = dim
+        if form not in ("conv", "linear"):
+            raise ValueError(f"form must be 'conv' or 'linear', got {form!r}.")
+        self.form = form
+        if form == "conv":
+            self.proj = nn.Conv2d(channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
+        else:
+            self.proj = nn.Linear(self.patch_size[0] * self.patch_size[1] * channels, dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.form == "linear":
+            return self.proj(patchify(images, self.patch_size))  # (B, N, D)
+        _check_images(images, self.patch_size)
+        grid = self.proj(images)  # (B, D, H/P, W/P)
+        return rearrange(grid, "b d h w -> b (h w) d")  # (B, N, D)
+
+    def linear_weight(self) -> torch.Tensor:
+        """The projection E as a (D, P^2 C) matrix, whichever form is stored."""
+        if self.form == "linear":
+            return self.proj.weight
+        return linear_weight_from_conv(self.proj.weight)
