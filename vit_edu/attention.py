@@ -63,7 +63,9 @@ class MultiHeadSelfAttention(nn.Module):
         fused_attn: use ``scaled_dot_product_attention`` when weights are not requested.
     """
 
-    def __init__(self, dim: int, heads: int, head_dim: int, attention_dropout: float = 0.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, heads: int, head_dim: int, attention_dropout: float = 0.0, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.head_dim = head_dim

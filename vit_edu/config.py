@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Union
-
-Size2d = Union[int, tuple[int, int]]
+Size2d = int | tuple[int, int]
 
 POOL_CHOICES = ("cls", "mean")
 
