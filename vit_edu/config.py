@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+
 Size2d = int | tuple[int, int]
 
 POOL_CHOICES = ("cls", "mean")
