@@ -1,0 +1,7 @@
+"""Interactive explorers for the lessons, one module per widget.
+
+Each module holds a plain state class (all computation, tested by pytest without a browser),
+a static figure function drawn by the same code, and a thin ipywidgets view that wires controls
+to the state and redraws by updating existing artists. ``ipywidgets`` is imported only inside
+the view functions, so the state classes work without Jupyter.
+"""
