@@ -1,0 +1,151 @@
+"""The full model: the vit-pytorch API, shapes, pooling, attention output, reference equivalence."""
+
+import pytest
+import torch
+
+from vit_edu import ViT, ViTConfig, preset
+from vit_edu.convert import to_transformers
+
+
+def test_vit_pytorch_readme_example():
+    v = ViT(image_size=256, patch_size=32, num_classes=1000, dim=1024, depth=6, heads=16,
+            mlp_dim=2048, dropout=0.1, emb_dropout=0.1)
+    img = torch.randn(1, 3, 256, 256)
+    preds = v(img)
+    assert preds.shape == (1, 1000)
+    assert v.num_parameters() == 54_640_616
+
+
+def test_forward_features_pool_and_head_shapes(tiny_vit):
+    model = tiny_vit().eval()
+    images = torch.randn(3, 3, 16, 16)
+    tokens = model.forward_features(images)
+    assert tokens.shape == (3, 17, 32)  # T = N + 1 = 16 + 1
+    pooled = model.pool(tokens)
+    assert pooled.shape == (3, 32)
+    torch.testing.assert_close(model.forward_head(pooled), model(images))
+
+
+def test_mean_pool_averages_patch_tokens_only(tiny_vit):
+    model = tiny_vit(pool="mean").eval()
+    images = torch.randn(2, 3, 16, 16)
+    tokens = model.forward_features(images)
+    torch.testing.assert_close(model.pool(tokens), tokens[:, 1:].mean(1))
+    assert not torch.allclose(model.pool(tokens), tokens.mean(1))
+    assert model.cls_token.shape == (1, 1, 32)  # the class token stays in the sequence
+
+
+def test_num_classes_zero_returns_features(tiny_vit):
+    model = tiny_vit(num_classes=0).eval()
+    out = model(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, 32)
+    assert isinstance(model.head, torch.nn.Identity)
+
+
+def test_non_square_images_and_patches(tiny_vit):
+    model = tiny_vit(image_size=(16, 24), patch_size=(4, 8)).eval()
+    assert model.config.grid_size == (4, 3)
+    logits, attentions = model(torch.randn(2, 3, 16, 24), return_attention=True)
+    assert logits.shape == (2, 5)
+    assert len(attentions) == 2 and attentions[0].shape == (2, 4, 13, 13)
+
+
+def test_return_attention_matches_fused_and_keeps_graph(tiny_vit):
+    model = tiny_vit().eval()
+    images = torch.randn(2, 3, 16, 16)
+    fused = model(images)
+    logits, attentions = model(images, return_attention=True)
+    assert (fused - logits).abs().max() <= 1e-5
+    assert all(a.requires_grad and a.grad_fn is not None for a in attentions)
+    grad = torch.autograd.grad(logits[:, 0].sum(), attentions[-1])[0]
+    assert grad.shape == attentions[-1].shape and grad.abs().sum() > 0
+    torch.testing.assert_close(attentions[0].sum(-1), torch.ones(2, 4, 17))
+
+
+def test_dim_head_overrides_dim_over_heads():
+    model = ViT(image_size=16, patch_size=4, num_classes=3, dim=48, depth=1, heads=8, mlp_dim=32, dim_head=64)
+    assert model.blocks[0].attn.qkv.weight.shape == (3 * 8 * 64, 48)
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 3)
+
+
+def test_seed_makes_init_reproducible_and_independent_of_global_rng(tiny_vit):
+    a = tiny_vit(seed=3)
+    torch.manual_seed(123)
+    b = tiny_vit(seed=3)
+    c = tiny_vit(seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.pos_embed, c.pos_embed)
+
+
+def test_init_scheme():
+    model = ViT.from_config(preset("Ti/16"), seed=0)
+    weight = model.blocks[0].mlp.fc1.weight
+    assert abs(weight.std().item() - 0.02 * 0.88) < 0.002  # std of N(0, 0.02) truncated at 2 sigma
+    assert weight.abs().max() <= 0.04 + 1e-7
+    assert torch.count_nonzero(model.blocks[0].attn.qkv.bias) == 0
+    assert torch.equal(model.norm.weight, torch.ones(192))
+
+
+def test_from_config_roundtrip():
+    cfg = ViTConfig(image_size=32, patch_size=8, num_classes=2, dim=16, depth=1, heads=2, mlp_dim=8, pool="mean")
+    assert ViT.from_config(cfg).config == cfg
+    with pytest.raises(TypeError, match="ViTConfig"):
+        ViT.from_config({"dim": 16})
+
+
+def test_resample_position_embeddings_method_changes_image_size(tiny_vit):
+    model = tiny_vit().eval()
+    old = model.pos_embed.detach().clone()
+    model.resample_position_embeddings(24)
+    assert model.config.image_size == (24, 24) and model.pos_embed.shape == (1, 37, 32)
+    assert torch.equal(model.pos_embed[:, 0], old[:, 0])
+    assert model(torch.randn(1, 3, 24, 24)).shape == (1, 5)
+
+
+def test_training_mode_dropout_changes_output_eval_does_not(tiny_vit):
+    model = tiny_vit(dropout=0.5, emb_dropout=0.5, attention_dropout=0.5)
+    images = torch.randn(2, 3, 16, 16)
+    model.train()
+    assert not torch.allclose(model(images), model(images))
+    model.eval()
+    torch.testing.assert_close(model(images), model(images))
+
+
+# ---------------------------------------------------------------- reference: transformers
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(image_size=32, patch_size=8, num_classes=10, dim=64, depth=3, heads=4, mlp_dim=128),
+        dict(image_size=(32, 48), patch_size=(8, 16), num_classes=7, dim=48, depth=2, heads=3, mlp_dim=96,
+             channels=1),
+        dict(image_size=224, patch_size=16, num_classes=1000, dim=192, depth=2, heads=3, mlp_dim=768),
+    ],
+)
+def test_logits_equal_transformers_vit_with_copied_weights(kwargs):
+    model = ViT(**kwargs, seed=1).eval()
+    # make biases and norms non-trivial so a wrong mapping cannot hide behind zeros and ones
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                param.add_(0.1 * torch.randn_like(param))
+    reference = to_transformers(model)
+    assert reference.config.layer_norm_eps == 1e-6
+    images = torch.randn(2, model.config.channels, *model.config.image_size)
+    with torch.no_grad():
+        ours, expected = model(images), reference(images).logits
+    assert ours.shape == expected.shape
+    assert (ours - expected).abs().max().item() <= 1e-4
+
+
+def test_hidden_states_equal_transformers_per_layer(tiny_vit):
+    model = tiny_vit(image_size=32, patch_size=8).eval()
+    reference = to_transformers(model)
+    images = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        hf = reference.vit(images, output_hidden_states=True)
+        x = model.embed(images)
+        torch.testing.assert_close(x, hf.hidden_states[0], atol=1e-5, rtol=1e-5)
+        for block, expected in zip(model.blocks, hf.hidden_states[1:]):
+            x = block(x)
+            torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.norm(x), hf.last_hidden_state, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,32 @@
+"""The README promises exactly two commands; CI must run the same test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S)
+    return [line.strip() for block in blocks[:2] for line in block.strip().splitlines()]
+
+
+def test_readme_has_two_commands_install_and_test():
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    install, test = commands
+    assert install.startswith("pip install -r requirements.txt &&") and "jupyter lab" in install
+    assert test.startswith("pip install -r requirements.txt &&") and test.endswith("pytest")
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert readme_commands()[1] in ci.splitlines()
+
+
+def test_requirements_pin_cpu_torch_and_install_the_package():
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert "torch==2.13.0" in lines
+    assert lines[-1] == "-e ."
+    assert not any(line.startswith(("torchvision", "timm", "vit-pytorch", "vit_pytorch")) for line in lines)
