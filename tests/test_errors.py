@@ -59,7 +59,8 @@ def test_unknown_preset_lists_valid_ones():
         (torch.randn(1, 1, 3, 32, 32), ValueError, r"4-D"),
         (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), TypeError, r"floating point, got dtype torch.uint8.*/ 255"),
         (torch.randn(1, 1, 32, 32), ValueError, r"1 channels but the model expects channels=3"),
-        (torch.randn(1, 3, 64, 64), ValueError, r"64x64 but the model was built for image_size 32x32.*resample_position_embeddings"),
+        (torch.randn(1, 3, 64, 64), ValueError,
+         r"64x64 but the model was built for image_size 32x32.*resample_position_embeddings"),
         ([[0.0]], TypeError, r"must be a torch.Tensor"),
     ],
 )
