@@ -1,0 +1,95 @@
+"""Shared timing helpers for the benchmark scripts.
+
+On a shared, noisy CPU the *best* of several runs is a steadier estimate of what the code can do
+than a mean (noise only ever adds time). Compare implementations by running them *interleaved*
+in one process, so that a burst of load from elsewhere hits all of them alike.
+
+    from common import interleaved_best_of, matmul_task      # run as `python benchmarks/x.py`
+    times = interleaved_best_of({"a": fn_a, "b": fn_b}, rounds=10)
+    best_a = min(times["a"])
+
+A matmul-peak reference: ``fn, flops = matmul_task(2048)``; ``flops / best_time`` is the fp32
+matrix-product throughput of this machine with the current ``torch.get_num_threads()``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+
+
+def time_once(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call of ``fn``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def best_of(fn: Callable[[], object], rounds: int = 10, warmup: int = 2) -> float:
+    """Best (smallest) wall-clock seconds of ``rounds`` calls of ``fn`` after ``warmup`` calls."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}.")
+    for _ in range(warmup):
+        fn()
+    return min(time_once(fn) for _ in range(rounds))
+
+
+def interleaved_best_of(
+    tasks: Mapping[str, Callable[[], object]], rounds: int = 10, warmup: int = 2
+) -> dict[str, list[float]]:
+    """Time several callables interleaved: each round calls every task once.
+
+    The order rotates from round to round so that no task always runs right after the same
+    neighbour (caches, CPU frequency). Take ``min(times[name])`` for the best-of estimate.
+
+    Args:
+        tasks: name -> zero-argument callable.
+        rounds: timed rounds (each task is timed once per round).
+        warmup: untimed rounds first (allocator, oneDNN/MKL kernel selection, page faults).
+
+    Returns:
+        name -> list of ``rounds`` wall-clock times in seconds, in the order they were measured.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}.")
+    if not tasks:
+        raise ValueError("tasks must name at least one callable.")
+    names = list(tasks)
+    for _ in range(warmup):
+        for name in names:
+            tasks[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(time_once(tasks[name]))
+    return times
+
+
+def matmul_task(n: int = 2048, dtype: torch.dtype = torch.float32, seed: int = 0) -> tuple[Callable[[], object], int]:
+    """One n x n by n x n matrix product as a zero-argument callable, and its FLOPs (2 n^3).
+
+    The output buffer is preallocated so that the timing is the product alone.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}.")
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, n, generator=gen, dtype=dtype)
+    b = torch.randn(n, n, generator=gen, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    return (lambda: torch.matmul(a, b, out=out)), 2 * n**3
+
+
+def matmul_peak_gflops(n: int = 2048, rounds: int = 10, warmup: int = 2) -> float:
+    """Measured fp32 matmul throughput in GFLOP/s: 2 n^3 / best time of one n x n product."""
+    fn, flops = matmul_task(n)
+    return flops / best_of(fn, rounds=rounds, warmup=warmup) / 1e9
+
+
+def machine_load() -> str:
+    """The 1/5/15-minute load averages and the CPU count, for the benchmark's report."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
