@@ -227,8 +227,8 @@ def mean_attention_distance(
         raise ValueError(f"grid_size {grid} has {grid[0] * grid[1]} patches but the attention has N = {tokens - 1}.")
     rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
     centres = torch.stack([rows.flatten() * patch[0], cols.flatten() * patch[1]], dim=-1).double()  # (N, 2)
-    distance = torch.cdist(centres, centres)  # (N, N) pixels
     stacked = torch.stack([a.detach().double() for a in attentions])[..., 1:, 1:]  # (L, B, k, N, N)
+    distance = torch.cdist(centres, centres).to(stacked.device)  # (N, N) pixels
     weights = stacked / stacked.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     per_query = (weights * distance).sum(dim=-1)  # (L, B, k, N)
     return per_query.mean(dim=(1, 3)).to(attentions[0].dtype)  # (L, k)

@@ -119,6 +119,8 @@ def deletion_curve(
     patch = to_2tuple(patch_size, "patch_size")
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got {getattr(images, 'shape', images)!r}.")
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"maps must be a (B, N) tensor, got {type(maps).__name__}.")
     batch, _, height, width = images.shape
     grid = (height // patch[0], width // patch[1])
     num_patches = grid[0] * grid[1]
@@ -134,8 +136,9 @@ def deletion_curve(
     try:
         logits = model(images)  # (B, K)
         target = logits.argmax(-1) if target_class is None else resolve_target_classes(target_class, *logits.shape)
-        order = maps.argsort(dim=-1, descending=True, stable=True)  # (B, N)
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(num_patches).expand(batch, -1))  # (B, N)
+        order = maps.detach().to(images.device).argsort(dim=-1, descending=True, stable=True)  # (B, N)
+        positions = torch.arange(num_patches, device=images.device).expand(batch, -1)  # (B, N)
+        rank = torch.empty_like(order).scatter_(1, order, positions)  # rank[b, p] = place of patch p in the order
         counts = [round(s * num_patches / steps) for s in range(steps + 1)]
         probabilities = []
         for count in counts:
