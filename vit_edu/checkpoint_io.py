@@ -77,13 +77,19 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
     return loaded
 
 
+def _read_hf_config(folder: Path) -> dict | None:
+    """The ``config.json`` of a Hugging Face ViT in ``folder``, or None."""
+    if not (folder / "config.json").is_file():
+        return None
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(folder / 'config.json')!r} is not valid JSON ({error}).") from None
+    return config if isinstance(config, dict) and config.get("model_type") == "vit" else None
+
+
 def _read_folder(folder: Path) -> RawCheckpoint:
-    hf_config = None
-    if (folder / "config.json").is_file():
-        try:
-            hf_config = json.loads((folder / "config.json").read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{str(folder / 'config.json')!r} is not valid JSON ({error}).") from None
+    hf_config = _read_hf_config(folder)
     index = folder / "model.safetensors.index.json"
     if (folder / "model.safetensors").is_file():
         tensors, metadata = _read_safetensors(folder / "model.safetensors")
@@ -103,6 +109,10 @@ def _read_folder(folder: Path) -> RawCheckpoint:
 
 def read_raw(source, tensors: bool = True) -> RawCheckpoint:
     """Read a checkpoint's tensors (or only the metadata) safely; see the module docstring."""
+    if isinstance(source, torch.nn.Module):  # e.g. a transformers model already in memory
+        config = getattr(source, "config", None)
+        hf_config = config.to_dict() if hasattr(config, "to_dict") else None
+        return RawCheckpoint(dict(source.state_dict()), hf_config=hf_config, source=type(source).__name__)
     if isinstance(source, Mapping):
         import numpy as np
 
@@ -118,7 +128,8 @@ def read_raw(source, tensors: bool = True) -> RawCheckpoint:
         return RawCheckpoint(values)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
-            f"path_or_state_dict must be a file path, a folder or a dict of tensors, got {type(source).__name__}."
+            "path_or_state_dict must be a file path, a folder, a dict of tensors or a model, "
+            f"got {type(source).__name__}."
         )
     path = Path(source)
     if not path.exists():
@@ -129,7 +140,8 @@ def read_raw(source, tensors: bool = True) -> RawCheckpoint:
     name = repr(str(path))
     if suffix == ".safetensors":
         values, metadata = _read_safetensors(path, tensors)
-        return RawCheckpoint(values, metadata, source=name)
+        hf_config = None if "vit_edu_config" in metadata else _read_hf_config(path.parent)  # a Hub download
+        return RawCheckpoint(values, metadata, hf_config, source=name)
     if not tensors:
         raise ValueError(f"only safetensors files carry metadata; {name} is a {suffix or 'suffix-less'} file.")
     if suffix == ".npz":

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint_formats import CONFIG_KEY, FORMATS, build_model, config_from_json, config_to_json, to_vit_edu
+from .checkpoint_config import build_model
+from .checkpoint_formats import CONFIG_KEY, FORMATS, config_from_json, config_to_json, to_vit_edu
 from .checkpoint_io import read_raw
 from .config import ViTConfig
 from .model import ViT
@@ -157,6 +158,7 @@ def load_checkpoint(
         raise TypeError(f"strict must be True or False, got {strict!r}.")
     raw = read_raw(path_or_state_dict)
     converted = to_vit_edu(raw, format)
+    model = build_model(converted, strict=strict, overrides=overrides, stacklevel=3)
     for note in converted.notes:
         warnings.warn(note, UserWarning, stacklevel=2)
-    return build_model(converted, strict=strict, overrides=overrides, stacklevel=3)
+    return model
