@@ -13,8 +13,13 @@ import pytest
 import torch
 
 from vit_edu import ViT
-from vit_edu.checkpoint_formats import to_jax_arrays
-from vit_edu.checkpoints import load_checkpoint, read_checkpoint_config, read_checkpoint_metadata, save_checkpoint
+from vit_edu.checkpoints import (
+    load_checkpoint,
+    read_checkpoint_config,
+    read_checkpoint_metadata,
+    save_checkpoint,
+    to_jax_arrays,
+)
 
 SMALL = dict(image_size=32, patch_size=8, num_classes=5, dim=48, depth=2, heads=3, mlp_dim=96)
 

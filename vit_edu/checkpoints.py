@@ -18,6 +18,7 @@ default (safetensors; ``.npz`` with ``allow_pickle=False``); ``.pt/.pth/.bin`` g
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -26,13 +27,31 @@ from pathlib import Path
 import torch
 
 from .checkpoint_config import build_model
-from .checkpoint_formats import CONFIG_KEY, FORMATS, config_from_json, config_to_json, to_vit_edu
+from .checkpoint_formats import (
+    CONFIG_KEY,
+    FORMATS,
+    PRE_LOGITS_NOTE,
+    Converted,
+    RawCheckpoint,
+    config_from_json,
+    config_to_json,
+    from_timm,
+    from_transformers,
+)
 from .checkpoint_io import read_raw
+from .checkpoint_jax import JAX_TOP, from_jax, jax_keys, to_jax_arrays
 from .config import ViTConfig
 from .model import ViT
 from .patches import conv_weight_from_linear
 
-__all__ = ["load_checkpoint", "read_checkpoint_config", "read_checkpoint_metadata", "save_checkpoint"]
+__all__ = [
+    "FORMATS",
+    "load_checkpoint",
+    "read_checkpoint_config",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "to_jax_arrays",
+]
 
 _RESERVED = (CONFIG_KEY, "format")
 
@@ -126,6 +145,43 @@ def read_checkpoint_config(path: str | os.PathLike) -> ViTConfig:
             "use load_checkpoint(path, heads=...) to infer the config from its tensors."
         )
     return config_from_json(metadata[CONFIG_KEY])
+
+
+def detect_format(raw: RawCheckpoint) -> str:
+    """Guess the layout from the metadata and the key names."""
+    if CONFIG_KEY in raw.metadata:
+        return "vit_edu"
+    keys = list(raw.tensors)
+    if any("/" in k for k in keys) and any(k in JAX_TOP or "encoderblock_" in k for k in jax_keys(keys)):
+        return "jax"
+    if raw.hf_config is not None or any(
+        re.match(r"(vit\.)?(embeddings\.|layers\.\d|encoder\.layer\.\d)", k) for k in keys
+    ):
+        return "transformers"
+    if any(re.match(r"(module\.)?(blocks\.|patch_embed\.|cls_token|pos_embed)", k) for k in keys):
+        return "timm"
+    shown = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
+    raise ValueError(
+        f"cannot recognise the checkpoint layout of {raw.source} (keys: {shown or 'none'}). Supported: "
+        f"{', '.join(FORMATS)}; pass format=... if you know it."
+    )
+
+
+def to_vit_edu(raw: RawCheckpoint, fmt: str = "auto") -> Converted:
+    """Rename the tensors of ``raw`` to vit_edu keys (``fmt``: one of FORMATS or ``"auto"``)."""
+    if fmt == "auto":
+        fmt = detect_format(raw)
+    if fmt == "vit_edu" and CONFIG_KEY not in raw.metadata:
+        raise ValueError(f"{raw.source} has no {CONFIG_KEY!r} metadata; load it with format='timm' and heads=...")
+    if fmt in ("vit_edu", "timm"):
+        converted = from_timm(raw, fmt)
+    elif fmt == "transformers":
+        converted = from_transformers(raw)
+    else:
+        converted = from_jax(raw)
+    if converted.features_only:
+        converted.notes.append(PRE_LOGITS_NOTE.format(source=raw.source))
+    return converted
 
 
 def load_checkpoint(
