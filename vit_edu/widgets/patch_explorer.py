@@ -13,49 +13,27 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..config import Size2d, to_2tuple
+from ..data import PHOTO_NAMES, load_photo
 from ..patches import patchify
 from .render import figure_to_png, new_figure
 
-# Images inside the scikit-image wheel (no first-use download). camera is grey (C = 1).
-SAMPLE_IMAGES: dict[str, str] = {
-    "astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png",
-    "rocket": "rocket.jpg", "camera": "camera.png",
-}
+# Photos shipped inside the scikit-image wheel (see vit_edu.data); camera stays grey (C = 1).
+SAMPLE_IMAGES: tuple[str, ...] = (*PHOTO_NAMES, "camera")
+_GREY_PHOTOS = ("camera",)
 MIN_P_FOR_GRID_LINES = 4  # below this, 1-pixel grid lines would hide most of the picture
 _OUTSIDE_TINT = np.array([0.85, 0.1, 0.1])
 
 
-def load_sample_image(name: str = "astronaut", size: Size2d = 224) -> np.ndarray:
-    """A photo shipped with scikit-image, centre-cropped to the aspect of ``size`` and resized.
-
-    Returns:
-        (H, W, C) float32 in [0, 1]; C = 3, or 1 for ``"camera"``.
-    """
-    import skimage.data
-    from skimage.transform import resize
-
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f"name must be one of {sorted(SAMPLE_IMAGES)}, got {name!r}.")
-    if not (Path(skimage.data.data_dir) / SAMPLE_IMAGES[name]).is_file():
-        raise FileNotFoundError(f"{SAMPLE_IMAGES[name]} is not in {skimage.data.data_dir}; reinstall scikit-image.")
-    height, width = to_2tuple(size, "size")
-    image = getattr(skimage.data, name)()
-    if image.ndim == 2:
-        image = image[:, :, None]
-    rows, cols = image.shape[:2]
-    scale = min(rows / height, cols / width)  # largest window with the target aspect
-    crop_h, crop_w = round(height * scale), round(width * scale)
-    top, left = (rows - crop_h) // 2, (cols - crop_w) // 2
-    window = image[top:top + crop_h, left:left + crop_w]
-    return resize(window, (height, width, image.shape[2]), anti_aliasing=True).astype(np.float32)
+def load_sample_image(name: str = "astronaut", size: int = 224) -> np.ndarray:
+    """A square sample photo, (size, size, C) float32 in [0, 1], with C = 1 for the grey ``"camera"``."""
+    image = load_photo(name, size)  # (S, S, 3); grey photos come repeated to RGB
+    return image[:, :, :1] if name in _GREY_PHOTOS else image
 
 
 def _check_image(name: str, image: Any) -> np.ndarray:
@@ -130,6 +108,11 @@ class PatchExplorerState:
         return height % self.patch_size == 0 and width % self.patch_size == 0
 
     @property
+    def has_sequence(self) -> bool:
+        """True when the patches tile the (possibly cropped) image, so a token sequence exists."""
+        return self.divisible or self.crop
+
+    @property
     def window(self) -> tuple[int, int, int, int]:
         """(top, left, height, width) of the pixels the patches cover: all of them when H and W are
         multiples of P; the centre crop with ``crop``; otherwise the top-left part a bare Conv2d with
@@ -143,7 +126,7 @@ class PatchExplorerState:
     @property
     def patches(self) -> np.ndarray | None:
         """x_p, (N, P^2 C) in ``vit_edu.patchify`` order; ``None`` when not divisible and not cropping."""
-        if not (self.divisible or self.crop):
+        if not self.has_sequence:
             return None
         top, left, kept_h, kept_w = self.window
         pixels = torch.from_numpy(self.image[top:top + kept_h, left:left + kept_w]).permute(2, 0, 1)  # (C, H, W)
@@ -156,17 +139,17 @@ class PatchExplorerState:
         p = self.patch_size
         kept_h, kept_w = self.window[2:]
         grid = (kept_h // p, kept_w // p)
-        ok = self.divisible or self.crop
-        num_patches = grid[0] * grid[1] if ok else None
+        num_patches = grid[0] * grid[1] if self.has_sequence else None
         if self.divisible:
             message = f"{height} x {width} is a multiple of P = {p}: N = {grid[0]} x {grid[1]} = {num_patches} patches."
         elif self.crop:
             message = (f"centre-cropped {height} x {width} to {kept_h} x {kept_w} (dropped {height - kept_h} "
                        f"pixel rows and {width - kept_w} columns): N = {grid[0]} x {grid[1]} = {num_patches} patches.")
         else:
-            message = (f"{height} x {width} is not divisible by P = {p} ({height} = {grid[0]} x {p} + {height % p}, "
-                       f"{width} = {grid[1]} x {p} + {width % p}): patchify raises a ValueError. A bare Conv2d would "
-                       f"silently ignore the red pixels. Crop to {kept_h} x {kept_w}, resize, or pick another P.")
+            sides = [f"{side} = {count} x {p} + {side % p}" for side, count in ((height, grid[0]), (width, grid[1]))]
+            message = (f"{height} x {width} is not divisible by P = {p} ({', '.join(dict.fromkeys(sides))}): patchify "
+                       f"raises a ValueError. A bare Conv2d would silently ignore the red pixels. Crop to {kept_h} x "
+                       f"{kept_w}, resize, or pick another P.")
         return {"image": self.image_name, "height": height, "width": width, "channels": channels,
                 "patch_size": p, "divisible": self.divisible, "crop": self.crop, "grid": grid,
                 "num_patches": num_patches, "sequence_length": None if num_patches is None else num_patches + 1,
@@ -224,7 +207,7 @@ class PatchExplorerState:
         """x positions (tile centres in strip pixels) and labels (token index, or "...")."""
         p = self.patch_size
         step = p + max(1, p // 8)
-        layout = self._strip_layout() if self.patches is not None else []
+        layout = self._strip_layout() if self.has_sequence else []
         return ([i * step + (p - 1) / 2 for i in range(len(layout))],
                 ["..." if index is None else str(index) for index in layout])
 
@@ -232,7 +215,7 @@ class PatchExplorerState:
 class PatchExplorerFigure:
     """Draws a :class:`PatchExplorerState` on a pyplot-free figure; :meth:`update` redraws in place."""
 
-    def __init__(self, state: PatchExplorerState, width: float = 9.0, height: float = 4.2, dpi: int = 80) -> None:
+    def __init__(self, state: PatchExplorerState, width: float = 8.0, height: float = 3.7, dpi: int = 72) -> None:
         self.state = state
         self.figure = new_figure(width, height, dpi)
         grid = self.figure.add_gridspec(2, 2, width_ratios=[1.0, 1.35], height_ratios=[1.0, 2.0],
