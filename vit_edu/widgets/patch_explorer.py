@@ -74,8 +74,9 @@ class PatchExplorerState:
         self.set_image(image if image is not None else self.image_name)
         self.set_patch_size(patch_size)
 
-    # --- setters -------------------------------------------------------------------------
+    # --- setters ------------------------------------------------------------------------------
     def set_image(self, name: str) -> PatchExplorerState:
+        """Show image ``name``; returns ``self`` so calls chain."""
         if name not in self.images:
             raise ValueError(f"image must be one of {list(self.images)}, got {name!r}.")
         if self.patch_size > min(self.images[name].shape[:2]):
@@ -84,6 +85,7 @@ class PatchExplorerState:
         return self
 
     def set_patch_size(self, patch_size: int) -> PatchExplorerState:
+        """Set P (1 .. the image's shorter side; need not divide it); returns ``self``."""
         if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
             raise TypeError(f"patch_size must be an int, got {patch_size!r}.")
         if not 1 <= patch_size <= min(self.image.shape[:2]):
@@ -93,6 +95,7 @@ class PatchExplorerState:
         return self
 
     def set_crop(self, crop: bool) -> PatchExplorerState:
+        """Centre-crop to a multiple of P when needed (``True``) or only explain (``False``); returns ``self``."""
         self.crop = bool(crop)
         return self
 
@@ -207,7 +210,7 @@ class PatchExplorerState:
         """x positions (tile centres in strip pixels) and labels (token index, or "...")."""
         p = self.patch_size
         step = p + max(1, p // 8)
-        layout = self._strip_layout() if self.has_sequence else []
+        layout = self._strip_layout()
         return ([i * step + (p - 1) / 2 for i in range(len(layout))],
                 ["..." if index is None else str(index) for index in layout])
 
