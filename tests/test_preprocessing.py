@@ -21,7 +21,7 @@ def random_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("image", [photo_uint8(), random_photo(97, 61)], ids=["chelsea", "portrait"])
 def test_vit_style_equals_the_transformers_vit_processor(image):
     transformers = pytest.importorskip("transformers")
-    reference = transformers.ViTImageProcessor()(images=image, return_tensors="pt")["pixel_values"][0]
+    reference = transformers.ViTImageProcessorPil()(images=image, return_tensors="pt")["pixel_values"][0]
     ours = preprocess_image(image, style="vit")
     assert ours.shape == (3, 224, 224) and ours.dtype == torch.float32
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)

@@ -94,12 +94,15 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
     heads = heads or known.get("heads")
     if heads is None:
         match = _preset_heads(shapes["dim"], shapes["depth"], shapes["mlp_dim"])
+        inner = shapes["inner_dim"]
+        divisors = [h for h in range(1, inner + 1) if inner % h == 0][:12]
         if match is None:
             raise ValueError(
                 f"{converted.source} does not say how many attention heads it has: a fused qkv weight "
                 f"(3 * {shapes['inner_dim']}, {shapes['dim']}) looks the same for any number of heads, and "
                 f"D={shapes['dim']}, L={shapes['depth']}, M={shapes['mlp_dim']} match no paper preset. Pass "
-                f"heads=..., e.g. load_checkpoint(..., heads={max(shapes['inner_dim'] // 64, 1)}) for 64-wide heads."
+                f"heads=..., a divisor of {inner}: {', '.join(map(str, divisors))} (the paper's models use "
+                "64-wide heads, heads = D / 64)."
             )
         heads = match[0]
     fields["heads"] = heads

@@ -51,7 +51,7 @@ class RawCheckpoint:
     tensors: dict[str, torch.Tensor]
     metadata: dict[str, str] = field(default_factory=dict)
     hf_config: dict | None = None  # the config.json of a Hugging Face folder
-    source: str = "state dict"
+    source: str = "the state dict"
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Converted:
     notes: list[str] = field(default_factory=list)  # messages for the user (ignored layers, ...)
     features_only: bool = False
     labels: list[str] | None = None  # class names from a config.json
-    source: str = "state dict"
+    source: str = "the state dict"
 
 
 def config_to_json(config: ViTConfig) -> str:

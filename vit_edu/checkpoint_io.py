@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,6 +55,15 @@ def _read_npz(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"cannot read {str(path)!r} as .npz ({error}); the file is truncated or damaged.") from None
 
 
+def _unpickling_reason(error: Exception) -> str:
+    """The one informative sentence of torch's long weights_only error, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].strip().split(". ")[0]
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
 def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
     import pickle
 
@@ -61,9 +71,8 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise ValueError(
-            f"refusing to load {str(path)!r}: it holds objects other than tensors, and unpickling them could run "
-            f"arbitrary code (torch.load(weights_only=True) said: {str(error).splitlines()[0]}). "
-            "Convert it to safetensors in an environment you trust."
+            f"refusing to load {str(path)!r}: it holds objects other than tensors ({_unpickling_reason(error)}), "
+            "and unpickling them could run arbitrary code. Convert it to safetensors in an environment you trust."
         ) from None
     except (RuntimeError, EOFError, OSError) as error:
         raise ValueError(
