@@ -57,8 +57,9 @@ def _gelu_variants(x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 _GELU_HINTS = {
-    "tanh_approximation": "that is the tanh approximation of GELU (used by GPT-2); it differs from the exact GELU by "
-                          "up to ~5e-4. ViT uses the exact one: x * Phi(x) with Phi(x) = (1 + erf(x / sqrt(2))) / 2.",
+    "tanh_approximation": "that is the tanh approximation of GELU (used by GPT-2 and the original JAX ViT code); it "
+                          "differs from the exact GELU by up to ~5e-4. Write the exact one, as timm, transformers and "
+                          "vit_edu use it: x * Phi(x) with Phi(x) = (1 + erf(x / sqrt(2))) / 2.",
     "sigmoid_approximation": "that is the sigmoid approximation x * sigmoid(1.702 x); use the exact "
                              "x * Phi(x) = x * (1 + erf(x / sqrt(2))) / 2.",
     "relu": "that is ReLU (max(0, x)); GELU weights x by the Gaussian CDF: x * Phi(x), smooth and slightly "
@@ -71,7 +72,7 @@ _GELU_HINTS = {
 
 
 def check_gelu(function: Callable[[torch.Tensor], torch.Tensor]) -> Feedback:
-    """Check ``function(x) -> GELU(x)``, the exact GELU x Phi(x) of the MLP (Eq. 3)."""
+    """Check ``function(x) -> GELU(x)``: the exact GELU x Phi(x) of the MLP (Eq. 3), as in timm and transformers."""
     x = torch.linspace(-5, 5, 201, dtype=torch.float64).reshape(3, 67)
     expected = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
     name = getattr(function, "__name__", "your function")
