@@ -419,3 +419,30 @@ def save_timm_as_safetensors(tmp_path):
     path = tmp_path / "timm.safetensors"
     save_file({k: v.contiguous() for k, v in small_model().state_dict().items()}, path)
     return path
+
+
+def test_transformers_sharded_folder_pytorch_bin_and_no_qkv_bias(tmp_path):
+    hf = hf_classifier(seed=13, qkv_bias=False)
+    assert not any(k.endswith("q_proj.bias") for k in hf.state_dict())
+    x = images()
+    hf.save_pretrained(tmp_path / "sharded", max_shard_size="40KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    model = load_checkpoint(tmp_path / "sharded")  # zero q/k/v biases compute the same function
+    assert (model(x) - hf_logits(hf, x)).abs().max() <= 1e-4
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "config.json").write_text((tmp_path / "sharded" / "config.json").read_text())
+    torch.save(hf.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
+    assert (load_checkpoint(tmp_path / "bin")(x) - hf_logits(hf, x)).abs().max() <= 1e-4
+
+
+def test_half_precision_tensors_load_as_float32():
+    source = randomize(small_model(), seed=14)
+    half = {k: v.to(torch.bfloat16) for k, v in source.state_dict().items()}
+    model = load_checkpoint(half, heads=3)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    torch.testing.assert_close(model.head.weight, half["head.weight"].float(), rtol=0, atol=0)
+
+
+def test_forcing_the_wrong_format_says_so():
+    with pytest.raises(ValueError, match=r"none of the tensors .* fit the 'jax' layout"):
+        load_checkpoint(small_model().state_dict(), format="jax")

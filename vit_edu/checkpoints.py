@@ -179,6 +179,12 @@ def to_vit_edu(raw: RawCheckpoint, fmt: str = "auto") -> Converted:
         converted = from_transformers(raw)
     else:
         converted = from_jax(raw)
+    if not converted.tensors:
+        shown = ", ".join(list(raw.tensors)[:4])
+        raise ValueError(
+            f"none of the tensors of {raw.source} fit the {fmt!r} layout (keys: {shown}, ...); "
+            "check format=..., or use format='auto'."
+        )
     if converted.features_only:
         converted.notes.append(PRE_LOGITS_NOTE.format(source=raw.source))
     return converted
