@@ -82,6 +82,12 @@ def test_init_scheme():
     weight = model.blocks[0].mlp.fc1.weight
     assert abs(weight.std().item() - 0.02 * 0.88) < 0.002  # std of N(0, 0.02) truncated at 2 sigma
     assert weight.abs().max() <= 0.04 + 1e-7
+    # quantiles equal those of scipy's truncated normal (an independent reference)
+    from scipy.stats import truncnorm
+
+    probs = torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=torch.float64)
+    expected = torch.tensor(truncnorm.ppf(probs.numpy(), -2, 2, scale=0.02))
+    torch.testing.assert_close(torch.quantile(weight.double().flatten(), probs), expected, atol=5e-4, rtol=0)
     assert torch.count_nonzero(model.blocks[0].attn.qkv.bias) == 0
     assert torch.equal(model.norm.weight, torch.ones(192))
 
