@@ -10,6 +10,7 @@
 
 from .attention import MultiHeadSelfAttention, attention
 from .block import EncoderBlock
+from .checkpoints import load_checkpoint, save_checkpoint
 from .config import PRESET_NAMES, ViTConfig, preset
 from .counting import count_flops, count_parameters, flops_breakdown, parameter_breakdown
 from .embeddings import ClassTokenAndPositions, resample_position_embeddings
@@ -32,10 +33,12 @@ __all__ = [
     "count_parameters",
     "flops_breakdown",
     "init_weights",
+    "load_checkpoint",
     "parameter_breakdown",
     "patchify",
     "preset",
     "resample_position_embeddings",
+    "save_checkpoint",
     "unpatchify",
 ]
 
