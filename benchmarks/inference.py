@@ -6,7 +6,8 @@ Three forward passes of the same network (default S/16 at 224 px, batch 8, 2 thr
 - ``vit_edu fused``: ``ViT.from_config(preset(...))``, attention through SDPA;
 - ``vit_edu attention``: the same model with ``return_attention=True`` (manual attention that
   materialises the (B, k, T, T) weights of every layer);
-- ``transformers``: ``ViTForImageClassification`` (sdpa) of the same config holding *our* weights;
+- ``transformers``: ``ViTForImageClassification`` (sdpa) of the same config holding *our* weights
+  (``vit_edu.convert.to_transformers``);
   its logits are checked against ours (max abs diff <= 1e-4) before anything is timed.
 
 A fp32 matmul (n = 2048, 2 n^3 FLOPs) is timed in the same rounds as the machine's peak. The last
@@ -22,10 +23,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch import nn
 
 import vit_edu
 from vit_edu import ViT
+from vit_edu.convert import to_transformers
 
 try:  # `python -m benchmarks.inference` from the repo root
     from benchmarks.common import interleaved_best_of, machine_load, matmul_task
@@ -35,62 +36,6 @@ except ImportError:  # `python benchmarks/inference.py`
 FUSED_TARGET = 1.0  # vit_edu fused / transformers
 ATTENTION_TARGET = 1.2  # vit_edu with attention / vit_edu fused
 LOGIT_TOLERANCE = 1e-4
-
-
-@torch.no_grad()
-def to_transformers(model: ViT) -> nn.Module:
-    """A ``transformers.ViTForImageClassification`` (sdpa, eval mode) holding ``model``'s weights.
-
-    Only for the class-token pool with a head and one image size (what HF's ViT supports).
-    """
-    from transformers import ViTConfig as HFViTConfig
-    from transformers import ViTForImageClassification
-
-    cfg = model.config
-    if cfg.pool != "cls" or cfg.num_classes == 0 or cfg.inner_dim != cfg.dim:
-        raise ValueError("to_transformers needs pool='cls', num_classes > 0 and dim_head = dim // heads.")
-    if cfg.image_size[0] != cfg.image_size[1] or cfg.patch_size[0] != cfg.patch_size[1]:
-        raise ValueError(f"to_transformers needs square images and patches, got {cfg.image_size}, {cfg.patch_size}.")
-    hf_cfg = HFViTConfig(
-        hidden_size=cfg.dim, num_hidden_layers=cfg.depth, num_attention_heads=cfg.heads,
-        intermediate_size=cfg.mlp_dim, hidden_act="gelu", hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0, layer_norm_eps=cfg.layer_norm_eps, image_size=cfg.image_size[0],
-        patch_size=cfg.patch_size[0], num_channels=cfg.channels, qkv_bias=True, num_labels=cfg.num_classes,
-        attn_implementation="sdpa",
-    )
-    hf = ViTForImageClassification(hf_cfg).eval()
-    ours = model.state_dict()
-    proj_weight = ours["patch_embed.proj.weight"]
-    if proj_weight.ndim == 2:  # linear form (D, P*P*C) -> conv form (D, C, P, P)
-        p = cfg.patch_size[0]
-        proj_weight = proj_weight.reshape(cfg.dim, p, p, cfg.channels).permute(0, 3, 1, 2)
-    theirs = {
-        "vit.embeddings.cls_token": ours["cls_token"],
-        "vit.embeddings.position_embeddings": ours["pos_embed"],
-        "vit.embeddings.patch_embeddings.projection.weight": proj_weight,
-        "vit.embeddings.patch_embeddings.projection.bias": ours["patch_embed.proj.bias"],
-        "vit.layernorm.weight": ours["norm.weight"],
-        "vit.layernorm.bias": ours["norm.bias"],
-        "classifier.weight": ours["head.weight"],
-        "classifier.bias": ours["head.bias"],
-    }
-    for i in range(cfg.depth):
-        src, dst = f"blocks.{i}.", f"vit.layers.{i}."
-        for kind in ("weight", "bias"):
-            q, k, v = ours[f"{src}attn.qkv.{kind}"].chunk(3, dim=0)  # rows ordered q, k, v
-            theirs.update({
-                f"{dst}attention.q_proj.{kind}": q,
-                f"{dst}attention.k_proj.{kind}": k,
-                f"{dst}attention.v_proj.{kind}": v,
-                f"{dst}attention.o_proj.{kind}": ours[f"{src}attn.proj.{kind}"],
-                f"{dst}layernorm_before.{kind}": ours[f"{src}norm1.{kind}"],
-                f"{dst}layernorm_after.{kind}": ours[f"{src}norm2.{kind}"],
-                f"{dst}mlp.fc1.{kind}": ours[f"{src}mlp.fc1.{kind}"],
-                f"{dst}mlp.fc2.{kind}": ours[f"{src}mlp.fc2.{kind}"],
-            })
-    # strict: every HF parameter must be set, and every name above must exist in HF's model
-    hf.load_state_dict({name: tensor.contiguous() for name, tensor in theirs.items()}, strict=True)
-    return hf
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     cfg = vit_edu.preset(args.preset)
     model = ViT.from_config(cfg, seed=0).eval()
-    hf = to_transformers(model)
+    hf = to_transformers(model, attn_implementation="sdpa")
+    if hf.config._attn_implementation != "sdpa":
+        raise RuntimeError(f"transformers model uses {hf.config._attn_implementation!r} attention, not 'sdpa'.")
     images = torch.randn(args.batch, cfg.channels, *cfg.image_size, generator=torch.Generator().manual_seed(0))
     matmul, matmul_flops = matmul_task(args.matmul_n)
 
