@@ -43,7 +43,7 @@ def attention(
         (before dropout). ``weights`` are the ones used for ``out``.
     """
     scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = (q @ k.transpose(-2, -1)) * scale  # (..., T, T)
+    scores = (q * scale) @ k.transpose(-2, -1)  # (..., T, T); scaling q touches T d values, not T^2
     weights = scores.softmax(dim=-1)  # (..., T, T), rows sum to 1
     used = F.dropout(weights, p=dropout_p, training=training) if dropout_p > 0 else weights
     return used @ v, weights  # (..., T, d), (..., T, T)
@@ -79,12 +79,15 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), plus A (B, heads, T, T) when ``return_attention``."""
         qkv = self.qkv(x)  # (B, T, 3 k D_h)
-        q, k, v = rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)  # each (B, k, T, D_h)
+        qkv = rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)  # (3, B, k, T, D_h)
         drop = self.attention_dropout if self.training else 0.0
         weights = None
         if return_attention or not self.fused_attn:
+            # one contiguous copy up front; strided views would be copied again by each matmul
+            q, k, v = qkv.contiguous()  # each (B, k, T, D_h)
             out, weights = attention(q, k, v, dropout_p=drop, training=self.training)  # (B, k, T, D_h)
         else:
+            q, k, v = qkv  # strided views; SDPA handles them without copies
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, k, T, D_h)
         out = rearrange(out, "b h t d -> b t (h d)")  # (B, T, k D_h)
         out = self.proj_drop(self.proj(out))  # (B, T, D)
