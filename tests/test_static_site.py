@@ -1,0 +1,165 @@
+"""The static site: lessons exported to HTML read offline in headless Chromium.
+
+All lessons are exported from their stored outputs (cheap) and opened offline: no console errors,
+no requests leaving the machine, every figure loaded, every stored widget rendered, equations
+typeset. Executing during export is proven on one lesson and on a small notebook with anywidgets
+(whose front end is not in the html-manager bundle and must fall back to their picture).
+"""
+
+import base64
+import copy
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vit_edu.browser import find_chromium, static_page_summary, watch_offline
+from vit_edu.site import WIDGET_STATE, WIDGET_VIEW, export_html, replace_unbundled_widgets
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+EXECUTED_LESSON = "05_parameter_count"  # widgets (dropdown, sliders, image, HTML table), about 10 s
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+                       "AAAABJRU5ErkJggg==")  # a 1x1 PNG
+
+needs_chromium = pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
+                                    reason="Chromium is not installed (apt-get install -y chromium); "
+                                           "CI installs it and never skips")
+
+
+def expected_counts(nb):
+    """Figures and widget views of a notebook, counted from its JSON."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    figures = views = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and data[WIDGET_VIEW]["model_id"] in state:
+                views += 1
+            elif any(key in data for key in ("image/png", "image/jpeg", "image/svg+xml")):
+                figures += 1
+    return figures, views
+
+
+def anywidget_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Anywidget fallbacks\n\nThe grid has $N = HW/P^2$ patches."),
+        nbformat.v4.new_code_cell(
+            "import base64\nimport ipywidgets as widgets\nfrom vit_edu.widgets.clickable_image import ClickableImage\n"
+            f"picture = ClickableImage()\npicture.set_png(base64.b64decode({base64.b64encode(PNG).decode()!r}))\n"
+            "widgets.VBox([widgets.IntSlider(3, description='layer'), picture])"),
+        nbformat.v4.new_code_cell(
+            "import anywidget, traitlets\nclass Counter(anywidget.AnyWidget):\n"
+            "    _esm = 'export default { render({ model, el }) { el.textContent = model.get(\"value\"); } }'\n"
+            "    value = traitlets.Int(1).tag(sync=True)\nCounter()"),
+    ]
+    return nb
+
+
+def test_unbundled_widgets_become_their_picture_or_a_note():
+    nb = anywidget_notebook()
+    from vit_edu.site import execute_lesson
+
+    execute_lesson(nb, cwd=NOTEBOOKS, timeout=120)
+    state = nb.metadata.widgets[WIDGET_STATE]["state"]
+    before = copy.deepcopy(state)
+    anywidgets = {k for k, v in before.items() if v["model_module"] == "anywidget"}
+    assert len(anywidgets) == 2
+    replaced = replace_unbundled_widgets(nb)
+    assert set(replaced) == anywidgets and sorted(replaced.values()) == ["image", "note"]
+    for model_id, kind in replaced.items():
+        entry = state[model_id]
+        assert entry["model_module"] == "@jupyter-widgets/controls"
+        if kind == "image":
+            assert entry["model_name"] == "ImageModel"
+            assert base64.b64decode(entry["buffers"][0]["data"]) == PNG
+        else:
+            assert entry["model_name"] == "HTMLModel" and "kernel" in entry["state"]["value"]
+        for value in entry["state"].values():  # references resolve
+            if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+                assert value[len("IPY_MODEL_"):] in state
+    for model_id, entry in before.items():  # bundled models untouched
+        if model_id not in anywidgets:
+            assert state[model_id] == entry
+    # a view whose model was not stored loses its widget view, so its text form shows
+    nb.cells[1].outputs[0]["data"][WIDGET_VIEW]["model_id"] = "missing"
+    replace_unbundled_widgets(nb)
+    assert WIDGET_VIEW not in nb.cells[1].outputs[0]["data"]
+
+
+def test_export_guards_files_and_arguments(tmp_path):
+    [page] = export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False)
+    assert page.name == f"{LESSONS[0].stem}.html" and (tmp_path / "index.html").is_file()
+    assert (tmp_path / "_static" / "embed-amd.js").is_file() and (tmp_path / "_static" / "mathjax").is_dir()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False)
+    export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False, overwrite=True)
+    with pytest.raises(TypeError, match="mathjax"):
+        export_html(tmp_path / "b", lessons=[LESSONS[0].stem], execute=False, mathjax=True)
+
+
+@pytest.fixture(scope="module")
+def stored_site(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("site")
+    export_html(outdir, execute=False)
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    from vit_edu.browser import chromium
+
+    with chromium() as context:
+        yield context
+
+
+def open_offline(context, page_path, expected_views):
+    page = context.new_page()
+    log = watch_offline(page)
+    page.goto(page_path.as_uri())
+    summary = static_page_summary(page, expected_views)
+    page.close()
+    return summary, log
+
+
+@needs_chromium
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_exported_lesson_reads_offline(stored_site, browser_context, path):
+    nb = nbformat.read(path, as_version=4)
+    figures, views = expected_counts(nb)
+    summary, log = open_offline(browser_context, stored_site / f"{path.stem}.html", views)
+    assert log.problems == [], log.problems
+    assert summary["figures"] == summary["loadedFigures"] == figures, summary
+    assert summary["renderedWidgets"] >= views and summary["widgetErrors"] == 0, summary
+    assert summary["loadedWidgetImages"] == summary["widgetImages"], summary
+    has_math = any(cell.cell_type == "markdown" and "$" in cell.source for cell in nb.cells)
+    assert summary["mathErrors"] == 0 and (summary["math"] > 0) == has_math, summary
+
+
+@needs_chromium
+def test_index_links_every_lesson(stored_site, browser_context):
+    page = browser_context.new_page()
+    log = watch_offline(page)
+    page.goto((stored_site / "index.html").as_uri())
+    links = page.eval_on_selector_all("ol.lessons a", "links => links.map(a => a.getAttribute('href'))")
+    page.close()
+    assert links == [f"{p.stem}.html" for p in LESSONS] and log.problems == []
+    assert all((stored_site / link).is_file() for link in links)
+
+
+@needs_chromium
+def test_executed_export_renders_widgets_and_anywidget_fallbacks(tmp_path, browser_context):
+    source = tmp_path / "lessons"
+    source.mkdir()
+    (source / f"{EXECUTED_LESSON}.ipynb").write_bytes((NOTEBOOKS / f"{EXECUTED_LESSON}.ipynb").read_bytes())
+    nbformat.write(anywidget_notebook(), source / "99_anywidgets.ipynb")
+    pages = export_html(tmp_path / "site", source=source)
+    lesson, anywidgets = pages
+    summary, log = open_offline(browser_context, lesson, expected_views=1)
+    assert log.problems == [] and summary["sliders"] >= 7 and summary["dropdowns"] >= 1, (summary, log.problems)
+    assert summary["widgetImages"] == summary["loadedWidgetImages"] >= 1
+    summary, log = open_offline(browser_context, anywidgets, expected_views=2)
+    assert log.problems == [], log.problems
+    assert summary["loadedWidgetImages"] == 1 and summary["sliders"] == 1 and summary["math"] == 1, summary
