@@ -1,0 +1,103 @@
+"""Time the README's test command and split the time by kind of test; compare with the budgets.
+
+    python benchmarks/suite_time.py                 # pip install -r requirements.txt && pytest
+    python benchmarks/suite_time.py --no-install    # only the pytest part
+    python benchmarks/suite_time.py -- -k static    # extra pytest arguments after --
+
+Budgets (issue 7, 2 CPU cores): nbval of all lessons <= 300 s, the whole command <= 600 s.
+Per-test times come from pytest's JUnit XML; wall times include collection and start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NBVAL_BUDGET, SUITE_BUDGET = 300.0, 600.0
+GROUPS = {  # file name -> group; anything else under tests/ is "package tests"
+    "test_browser_widgets.py": "browser (JupyterLab + Chromium)",
+    "test_static_site.py": "static site (export + Chromium)",
+    "test_student_editions.py": "student editions",
+}
+
+
+def readme_test_command() -> str:
+    """The README's second shell command (the test command), as tests/test_readme.py reads it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S)
+    commands = [line.strip() for block in blocks[:2] for line in block.strip().splitlines()]
+    return commands[1]
+
+
+def group_of(classname: str, file: str) -> str:
+    path = file or classname.replace(".", "/")
+    if path.startswith("notebooks") or path.endswith(".ipynb") or ".ipynb" in classname:
+        return "nbval (lessons)"
+    name = Path(path).name if path.endswith(".py") else Path(path + ".py").name
+    return GROUPS.get(name, "package tests")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-install", action="store_true", help="skip `pip install -r requirements.txt`")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args()
+
+    command = readme_test_command()
+    install, _, test = command.rpartition("&&")
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = Path(tmp) / "junit.xml"
+        test_command = f"{test.strip()} --junitxml={junit} -o junit_family=xunit2 -q " + shlex.join(args.pytest_args)
+        install_seconds = 0.0
+        if not args.no_install and install.strip():
+            start = time.perf_counter()
+            subprocess.run(install.strip(), shell=True, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            install_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        result = subprocess.run(test_command, shell=True, cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        wall = time.perf_counter() - start
+        summary = (result.stdout.strip().splitlines() or [""])[-1]
+        seconds, counts = defaultdict(float), defaultdict(int)
+        slowest = []
+        if junit.is_file():
+            for case in ElementTree.parse(junit).getroot().iter("testcase"):
+                group = group_of(case.get("classname", ""), case.get("file", ""))
+                seconds[group] += float(case.get("time", 0))
+                counts[group] += 1
+                slowest.append((float(case.get("time", 0)), f"{case.get('classname')}::{case.get('name')}"))
+
+    load = os.getloadavg()
+    print(f"command: {command}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)")
+    if install_seconds:
+        print(f"pip install: {install_seconds:.0f} s")
+    print(f"pytest: {summary} (exit code {result.returncode})")
+    print(f"{'group':36s} {'tests':>6s} {'seconds':>8s}")
+    for group in sorted(seconds, key=seconds.get, reverse=True):
+        print(f"{group:36s} {counts[group]:6d} {seconds[group]:8.0f}")
+    print(f"{'pytest wall time':36s} {'':6s} {wall:8.0f}")
+    print("slowest tests:")
+    for duration, name in sorted(slowest, reverse=True)[:8]:
+        print(f"  {duration:6.0f} s  {name}")
+    nbval = seconds.get("nbval (lessons)", 0.0)
+    total = wall + install_seconds
+    print(f"budget: nbval {nbval:.0f} s of {NBVAL_BUDGET:.0f} s -> {'OK' if nbval <= NBVAL_BUDGET else 'OVER'}; "
+          f"whole command {total:.0f} s of {SUITE_BUDGET:.0f} s -> {'OK' if total <= SUITE_BUDGET else 'OVER'}")
+    if result.returncode != 0:
+        print(result.stdout[-3000:], file=sys.stderr)
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
