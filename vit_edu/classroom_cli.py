@@ -32,8 +32,8 @@ def _run_export_html(args: argparse.Namespace) -> int:
     try:
         pages = export_html(args.outdir, source=args.source, lessons=_lessons(args.lessons), overwrite=args.force,
                             execute=not args.no_execute, mathjax=None if args.mathjax == "none" else args.mathjax,
-                            timeout=args.timeout)
-    except (FileExistsError, ValueError) as error:
+                            timeout=args.timeout, progress=True)
+    except (FileExistsError, ValueError, RuntimeError) as error:
         print(f"error: {error}".replace("overwrite=True (--force on the command line)", "--force"), file=sys.stderr)
         return 2
     print(f"wrote {len(pages)} lesson pages and index.html to {args.outdir}; open {args.outdir}/index.html")

@@ -178,7 +178,7 @@ def _static_sources(mathjax: str | None) -> dict[str, Path]:
 
 def export_html(outdir: str | Path, source: str | Path | None = None, lessons: Iterable[str | int] | None = None,
                 overwrite: bool = False, execute: bool = True, mathjax: str | None = "local",
-                timeout: int = 600) -> list[Path]:
+                timeout: int = 600, progress: bool = False) -> list[Path]:
     """Execute and export lessons to ``outdir/NN_name.html`` with an ``index.html``; returns the pages.
 
     Args:
@@ -189,6 +189,10 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
         execute: run each lesson first (``False`` exports the stored outputs as they are).
         mathjax: ``"local"`` (the vendored MathJax 3), ``None`` (equations stay LaTeX source) or a URL.
         timeout: seconds allowed per cell when executing.
+        progress: show a progress bar over the lessons.
+
+    Raises:
+        RuntimeError: a lesson raised while executing (its name and the error are in the message).
     """
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -215,10 +219,17 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
     titles = []
-    for index, (path, page) in enumerate(zip(paths, pages)):
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    for index, (path, page) in enumerate(tqdm(list(zip(paths, pages)), desc="export", disable=not progress)):
         nb = nbformat.read(path, as_version=4)
         if execute:
-            execute_lesson(nb, cwd=path.parent, timeout=timeout)
+            try:
+                execute_lesson(nb, cwd=path.parent, timeout=timeout)
+            except CellExecutionError as error:
+                raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
+                                   f"(--no-execute):\n{str(error)[-2000:]}") from error
         replace_unbundled_widgets(nb)
         titles.append(lesson_title(nb, default=path.stem))
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[-1]},
