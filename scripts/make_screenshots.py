@@ -25,7 +25,14 @@ SHOTS = {  # name -> (lesson, code of the widget's cell, what to photograph)
 
 def photograph(name: str, lesson: str, needle: str, kind: str, target: Path) -> None:
     from vit_edu.browser import chromium
-    from vit_edu.jupyterlab import JupyterLabServer, cell_output, open_notebook, run_all_cells, wait_for_new_image
+    from vit_edu.jupyterlab import (
+        JupyterLabServer,
+        cell_output,
+        image_digest,
+        open_notebook,
+        run_all_cells,
+        wait_for_new_image,
+    )
 
     with tempfile.TemporaryDirectory() as root:
         shutil.copy(ROOT / "notebooks" / lesson, Path(root) / lesson)
@@ -39,7 +46,7 @@ def photograph(name: str, lesson: str, needle: str, kind: str, target: Path) -> 
             output = cell_output(page, needle)
             if name == "attention_explorer":  # show a clicked patch rather than the opening view
                 canvas = output.locator("img[alt='click a patch']").first
-                before = canvas.screenshot()
+                before = image_digest(canvas)
                 box = canvas.bounding_box()
                 canvas.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.45})
                 wait_for_new_image(canvas, before)

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -169,12 +168,23 @@ def cell_output(page: Any, needle: str) -> Any:
     return cell.locator(".jp-OutputArea")
 
 
-def wait_for_new_image(image: Any, before: bytes, timeout: float = 60) -> bytes:
-    """Screenshots of ``image`` until one differs from ``before``; returns it."""
+IMAGE_DIGEST_JS = """async img => {
+  const bytes = await (await fetch(img.src)).arrayBuffer();
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return Array.from(new Uint8Array(digest), b => b.toString(16).padStart(2, '0')).join('');
+}"""
 
-    def changed() -> bytes | None:
-        shot = image.screenshot()
-        return shot if shot != before else None
 
-    time.sleep(0.2)
-    return wait_until(changed, timeout, interval=0.5, message="a new picture")
+def image_digest(image: Any) -> str:
+    """SHA-256 of the picture an ``<img>`` shows (its bytes, whether a data:, blob: or http: URL)."""
+    return image.evaluate(IMAGE_DIGEST_JS)
+
+
+def wait_for_new_image(image: Any, before: str, timeout: float = 60) -> str:
+    """Wait until the ``<img>`` shows a picture whose digest differs from ``before``; returns the new digest."""
+
+    def changed() -> str | None:
+        digest = image_digest(image)
+        return digest if digest != before else None
+
+    return wait_until(changed, timeout, interval=0.25, message="a new picture")
