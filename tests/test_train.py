@@ -1,0 +1,218 @@
+"""The training loop, its schedule and augmentation, the CLI, and the training plots (tiny, fast runs)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from vit_edu import ViT
+from vit_edu.__main__ import main
+from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
+from vit_edu.data import load_digits_split
+from vit_edu.plots import confusion_matrix, plot_confusion_matrix, plot_history, plot_image_grid
+from vit_edu.train import History, evaluate, learning_rate_at, predict, random_shift, resolve_device, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_split(seed=0)
+
+
+def small_digits_vit(seed=0):
+    return ViT(image_size=8, patch_size=2, channels=1, num_classes=10, dim=32, depth=1, heads=2, mlp_dim=64,
+               seed=seed)
+
+
+def run(digits, seed=0, epochs=2, **kwargs):
+    model = small_digits_vit(seed)
+    history = train(model, digits.train_images, digits.train_labels, digits.test_images, digits.test_labels,
+                    epochs=epochs, batch_size=64, lr=3e-3, warmup_epochs=0.5, label_smoothing=0.1, seed=seed,
+                    progress=False, **kwargs)
+    return model, history
+
+
+# ----------------------------------------------------------------------------- schedule and augmentation
+
+
+def test_learning_rate_warms_up_linearly_then_follows_a_half_cosine():
+    peak, total, warmup = 1e-3, 100, 10
+    rates = [learning_rate_at(step, total, warmup, peak) for step in range(total)]
+    np.testing.assert_allclose(rates[:warmup], peak * np.arange(1, warmup + 1) / warmup)
+    for step in (10, 32, 55, 99):  # closed form: peak/2 (1 + cos(pi t)), t = fraction of the decay done
+        t = (step - warmup) / (total - warmup)
+        assert rates[step] == pytest.approx(peak / 2 * (1 + math.cos(math.pi * t)))
+    assert rates[warmup] == pytest.approx(peak) and rates[55] == pytest.approx(peak / 2)
+    assert rates[-1] < 1e-3 * peak
+
+
+def test_random_shift_moves_each_image_by_at_most_max_shift_pixels():
+    images = torch.rand(16, 2, 10, 10)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(random_shift(images, 0, generator), images)
+    shifted = random_shift(images, 2, generator)
+    assert shifted.shape == images.shape
+    found = set()
+    for original, moved in zip(images, shifted):
+        # reference: the output's centre equals the input's centre moved by some (dy, dx) with |dy|, |dx| <= 2
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if torch.equal(moved[:, 2:8, 2:8], original[:, 2 + dy:8 + dy, 2 + dx:8 + dx])]
+        assert len(matches) == 1
+        found.add(matches[0])
+    assert len(found) > 5  # the shifts vary between images
+    zero_padded = random_shift(torch.ones(50, 1, 4, 4), 1, generator, padding="zeros")
+    assert (zero_padded == 0).flatten(1).any(dim=1).float().mean() > 0.5  # 8 of 9 shifts uncover a zero border
+    assert (random_shift(torch.ones(50, 1, 4, 4), 1, generator) == 1).all()  # replicate: edges repeated
+    with pytest.raises(ValueError, match="padding"):
+        random_shift(images, 1, generator, padding="reflect")
+
+
+def test_random_flip_mirrors_about_half_of_the_images():
+    images = torch.rand(200, 1, 6, 6)
+    flipped = random_shift(images, 0, torch.Generator().manual_seed(1), flip=True)
+    mirrored = torch.tensor([torch.equal(a, b.flip(-1)) for a, b in zip(flipped, images)])
+    unchanged = torch.tensor([torch.equal(a, b) for a, b in zip(flipped, images)])
+    assert (mirrored | unchanged).all() and 70 < mirrored.sum() < 130
+
+
+def test_resolve_device(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def test_training_learns_and_records_a_consistent_history(digits):
+    model, history = run(digits, epochs=3)
+    assert isinstance(history, History)
+    assert all(len(values) == 3 for values in history.as_dict().values())
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.final_test_accuracy > 0.3  # chance is 0.1
+    assert history.test_accuracy[-1] == pytest.approx(evaluate(model, digits.test_images, digits.test_labels))
+    assert history.total_seconds == pytest.approx(sum(history.seconds))
+    assert not model.training
+
+
+def test_same_seed_gives_a_bit_identical_history_and_weights(digits):
+    first_model, first = run(digits, seed=3, epochs=2, max_shift=1, flip=True)
+    second_model, second = run(digits, seed=3, epochs=2, max_shift=1, flip=True)
+    _, other = run(digits, seed=4, epochs=2, max_shift=1, flip=True)
+    keys = ("train_loss", "train_accuracy", "test_accuracy", "learning_rate")
+    assert all(getattr(first, key) == getattr(second, key) for key in keys)
+    assert all(torch.equal(a, b) for a, b in zip(first_model.state_dict().values(),
+                                                 second_model.state_dict().values()))
+    assert first.train_loss != other.train_loss
+
+
+def test_dropout_is_seeded_too(digits):
+    def with_dropout():
+        model = ViT(image_size=8, patch_size=4, channels=1, num_classes=10, dim=16, depth=1, heads=2, mlp_dim=32,
+                    dropout=0.3, seed=0)
+        return train(model, digits.train_images[:128], digits.train_labels[:128], epochs=1, batch_size=32,
+                     seed=5, progress=False).train_loss
+
+    assert with_dropout() == with_dropout()
+
+
+def test_training_leaves_the_global_rng_untouched(digits):
+    model = small_digits_vit()  # building layers draws from the global RNG (torch's default init), so first
+    state = torch.random.get_rng_state()
+    train(model, digits.train_images[:64], digits.train_labels[:64], epochs=1, batch_size=32, max_shift=1,
+          seed=0, progress=False)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_evaluate_and_predict_match_a_direct_forward_pass(digits):
+    model = small_digits_vit(seed=1).eval()
+    with torch.no_grad():
+        logits = model(digits.test_images)
+    torch.testing.assert_close(predict(model, digits.test_images, batch_size=100), logits)
+    expected = (logits.argmax(dim=1) == digits.test_labels).double().mean().item()
+    assert evaluate(model, digits.test_images, digits.test_labels, batch_size=64) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [(dict(epochs=0), "epochs"), (dict(batch_size=-1), "batch_size"), (dict(label_smoothing=1.0), "label_smoothing")],
+)
+def test_train_rejects_bad_arguments(digits, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train(small_digits_vit(), digits.train_images, digits.train_labels, progress=False, **kwargs)
+
+
+def test_train_rejects_mismatched_data(digits):
+    with pytest.raises(ValueError, match="differ in length"):
+        train(small_digits_vit(), digits.train_images, digits.train_labels[:10], progress=False)
+    with pytest.raises(ValueError, match="both test_images and test_labels"):
+        train(small_digits_vit(), digits.train_images, digits.train_labels, digits.test_images, progress=False)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_trains_saves_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "digits.safetensors"
+    assert main(["train", "digits", "--epochs", "1", "--seed", "2", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and str(out) in printed
+    metadata = read_checkpoint_metadata(out)
+    assert metadata["dataset"] == "digits" and metadata["seed"] == "2" and metadata["epochs"] == "1"
+    model = load_checkpoint(out)
+    split = load_digits_split(seed=int(metadata["data_seed"]))
+    assert evaluate(model, split.test_images, split.test_labels) == pytest.approx(
+        float(metadata["test_accuracy"]), abs=1e-4)
+    before = out.read_bytes()
+    assert main(["train", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]) != 0
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_cli_rejects_unknown_models_and_bad_epochs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "cifar", "--out", str(tmp_path / "x.safetensors")])
+    assert exit_info.value.code != 0
+    assert main(["train", "digits", "--epochs", "0", "--out", str(tmp_path / "x.safetensors")]) != 0
+    assert "--epochs" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def test_plot_history_draws_the_recorded_curves():
+    history = History(train_loss=[2.0, 1.0, 0.5], train_accuracy=[0.2, 0.6, 0.9], test_accuracy=[0.3, 0.5, 0.8],
+                      learning_rate=[1e-3, 5e-4, 0.0], seconds=[1.0, 1.0, 1.0])
+    figure = plot_history(history)
+    assert isinstance(figure, Figure)
+    plotted = {tuple(np.round(line.get_ydata(), 6)) for ax in figure.axes for line in ax.get_lines()}
+    assert {(2.0, 1.0, 0.5), (20.0, 60.0, 90.0), (30.0, 50.0, 80.0), (1e-3, 5e-4, 0.0)} <= plotted
+    with pytest.raises(ValueError, match="empty"):
+        plot_history(History())
+
+
+def test_confusion_matrix_matches_sklearn():
+    from sklearn.metrics import confusion_matrix as sklearn_confusion
+
+    rng = np.random.default_rng(0)
+    labels, predictions = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    np.testing.assert_array_equal(confusion_matrix(labels, predictions, 4),
+                                  sklearn_confusion(labels, predictions, labels=range(4)))
+    figure = plot_confusion_matrix(torch.tensor(labels), torch.tensor(predictions), ["a", "b", "c", "d"])
+    shown = figure.axes[0].images[0].get_array()
+    np.testing.assert_array_equal(shown, sklearn_confusion(labels, predictions))
+
+
+def test_plot_image_grid_shows_each_image_with_its_title():
+    images = torch.rand(5, 3, 8, 8)
+    figure = plot_image_grid(images, [f"#{i}" for i in range(5)], columns=3)
+    with_images = [ax for ax in figure.axes if ax.images]
+    assert len(with_images) == 5 and len(figure.axes) == 6
+    np.testing.assert_allclose(with_images[4].images[0].get_array(), images[4].permute(1, 2, 0).numpy())
+    assert [ax.get_title() for ax in with_images] == [f"#{i}" for i in range(5)]
+    grey = plot_image_grid(torch.rand(2, 1, 8, 8))
+    assert grey.axes[0].images[0].get_array().shape == (8, 8)
+    with pytest.raises(ValueError, match="titles"):
+        plot_image_grid(images, ["only one"])

@@ -1,0 +1,149 @@
+"""The course's two tiny ViTs: their recipes, one-call training, and the committed checkpoints.
+
+- ``"digits"``: sklearn's 8x8 digits, patch size P = 2 (N = 16 patches), D = 64, L = 4, k = 4;
+- ``"shapes"``: 32x32 synthetic shapes in grey clutter, P = 4 (N = 64), D = 64, L = 4, k = 4.
+
+``train_course_model("digits")`` trains one from scratch with the tuned settings (about a minute
+on two CPU cores at most); ``load_course_model("digits")`` loads the trained weights that ship
+inside the package (``vit_edu/assets/*.safetensors``, written by
+``python -m vit_edu train digits --out vit_edu/assets/digits_vit.safetensors``), together with
+the data seed and test accuracy recorded in their metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .data import DIGIT_CLASSES, SHAPE_CLASSES, load_digits_split, make_shapes
+from .model import ViT
+from .train import History, train
+
+COURSE_MODEL_NAMES = ("digits", "shapes")
+
+
+@dataclass(frozen=True)
+class CourseRecipe:
+    """Everything needed to rebuild a course model: architecture, data and training settings."""
+
+    name: str
+    class_names: tuple[str, ...]
+    model: dict = field(default_factory=dict)  # ViT keyword arguments
+    data: dict = field(default_factory=dict)  # data sizes and options
+    training: dict = field(default_factory=dict)  # vit_edu.train.train keyword arguments
+
+
+COURSE_RECIPES: dict[str, CourseRecipe] = {
+    "digits": CourseRecipe(
+        "digits", DIGIT_CLASSES,
+        model=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=64, depth=4, heads=4, mlp_dim=128),
+        data=dict(test_fraction=0.25),
+        training=dict(epochs=30, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_epochs=2,
+                      label_smoothing=0.1, max_shift=1, shift_padding="zeros", flip=False),
+    ),
+    "shapes": CourseRecipe(
+        "shapes", SHAPE_CLASSES,
+        model=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=64, depth=4, heads=4, mlp_dim=128),
+        data=dict(num_train=8000, num_test=2000, clutter="grey"),
+        training=dict(epochs=12, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_epochs=1,
+                      label_smoothing=0.1, max_shift=1, flip=True),
+    ),
+}
+
+
+class CourseData(NamedTuple):
+    """Train and test tensors of a course dataset (``test_masks`` only for shapes)."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    test_masks: torch.Tensor | None = None
+
+
+class CourseRun(NamedTuple):
+    """The result of :func:`train_course_model`."""
+
+    model: ViT
+    history: History
+    data: CourseData
+
+
+def _recipe(name: str) -> CourseRecipe:
+    if name not in COURSE_RECIPES:
+        raise ValueError(f"unknown course model {name!r}; choose one of {COURSE_MODEL_NAMES}.")
+    return COURSE_RECIPES[name]
+
+
+def course_data(name: str, data_seed: int = 0) -> CourseData:
+    """The data a course model is trained and tested on (deterministic for a ``data_seed``).
+
+    Shapes: the training set is ``make_shapes(num_train, seed=2 * data_seed)`` and the test set
+    ``make_shapes(num_test, seed=2 * data_seed + 1)``, so they never share images.
+    """
+    recipe = _recipe(name)
+    if name == "digits":
+        return CourseData(*load_digits_split(seed=data_seed, **recipe.data))
+    size, clutter = recipe.model["image_size"], recipe.data["clutter"]
+    train_set = make_shapes(recipe.data["num_train"], image_size=size, seed=2 * data_seed, clutter=clutter)
+    test_set = make_shapes(recipe.data["num_test"], image_size=size, seed=2 * data_seed + 1, clutter=clutter)
+    return CourseData(train_set.images, train_set.labels, test_set.images, test_set.labels, test_set.masks)
+
+
+def train_course_model(
+    name: str, *, epochs: int | None = None, seed: int = 0, data_seed: int = 0,
+    device: str | torch.device = "auto", progress: bool = True, data: CourseData | None = None,
+) -> CourseRun:
+    """Train a course model from scratch with its tuned recipe.
+
+    Args:
+        name: ``"digits"`` or ``"shapes"``.
+        epochs: override the recipe's number of epochs (the schedule is stretched to fit).
+        seed: seeds the initial weights, the data order and the augmentation.
+        data_seed: which split / generated data set (see :func:`course_data`).
+        device: ``"auto"`` uses a GPU if there is one.
+        progress: show a progress bar.
+        data: reuse data already made by :func:`course_data` (saves regenerating it).
+    """
+    recipe = _recipe(name)
+    data = course_data(name, data_seed) if data is None else data
+    model = ViT(**recipe.model, seed=seed)
+    settings = dict(recipe.training)
+    if epochs is not None:
+        settings["epochs"] = epochs
+    history = train(model, data.train_images, data.train_labels, data.test_images, data.test_labels,
+                    seed=seed, device=device, progress=progress, **settings)
+    return CourseRun(model.cpu(), history, data)
+
+
+def course_checkpoint_path(name: str) -> Path:
+    """Where the committed checkpoint of a course model lives inside the installed package."""
+    _recipe(name)
+    return Path(str(resources.files("vit_edu") / "assets" / f"{name}_vit.safetensors"))
+
+
+def course_model_info(name: str) -> dict[str, str]:
+    """The metadata stored with a committed course model (test accuracy, seeds, epochs, ...)."""
+    from .checkpoints import read_checkpoint_metadata
+
+    return read_checkpoint_metadata(course_checkpoint_path(name))
+
+
+def load_course_model(name: str) -> ViT:
+    """The trained course model ``"digits"`` or ``"shapes"`` shipped with the package, in eval mode.
+
+    Its test data: ``course_data(name, data_seed=int(course_model_info(name)["data_seed"]))``.
+    """
+    from .checkpoints import load_checkpoint
+
+    path = course_checkpoint_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the course checkpoint {path} is missing from the installed package; reinstall vit_edu or "
+            f"train it: python -m vit_edu train {name} --out {path}"
+        )
+    return load_checkpoint(path)

@@ -1,0 +1,212 @@
+"""A small, deterministic training loop for classifiers on in-memory tensors.
+
+AdamW (no weight decay on biases, LayerNorms, the class token and position embeddings), a
+learning rate that rises linearly for the warm-up steps and then follows a half cosine to zero,
+cross-entropy with optional label smoothing, and small random shifts (and optional horizontal
+flips) as augmentation. A ``tqdm.auto`` bar shows the loss and accuracy while it runs.
+
+Determinism: the data order, the augmentation and (if the model has dropout) the dropout masks
+come from ``seed``; torch's global RNG is restored afterwards (``torch.random.fork_rng``). The
+same seed on the same machine, threads and device gives a bit-identical :class:`History`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class History:
+    """Per-epoch records of one training run (accuracies are fractions in [0, 1])."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)  # at the end of each epoch
+    seconds: list[float] = field(default_factory=list)  # wall-clock time of each epoch (with evaluation)
+
+    @property
+    def final_test_accuracy(self) -> float:
+        """Test accuracy after the last epoch (NaN if no test set was given)."""
+        return self.test_accuracy[-1] if self.test_accuracy else math.nan
+
+    @property
+    def total_seconds(self) -> float:
+        """Total wall-clock training time."""
+        return float(sum(self.seconds))
+
+    def as_dict(self) -> dict[str, list[float]]:
+        """Plain lists, e.g. for a pandas DataFrame or JSON."""
+        return asdict(self)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up from peak / warmup_steps to ``peak``, then a half cosine down to 0."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def random_shift(
+    images: torch.Tensor, max_shift: int, generator: torch.Generator, flip: bool = False, padding: str = "replicate"
+) -> torch.Tensor:
+    """Shift each image by up to ``max_shift`` pixels in x and y; optionally flip half of them left-right.
+
+    ``padding`` fills the uncovered border: ``"replicate"`` repeats the edge pixels, ``"zeros"`` fills
+    zeros (right for digits, whose background is 0).
+    """
+    if padding not in ("replicate", "zeros"):
+        raise ValueError(f"padding must be 'replicate' or 'zeros', got {padding!r}.")
+    if max_shift == 0 and not flip:
+        return images
+    batch, _, height, width = images.shape
+    mode = "constant" if padding == "zeros" else "replicate"
+    padded = F.pad(images, (max_shift,) * 4, mode=mode)  # (B, C, H + 2s, W + 2s)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, batch, 1), generator=generator)
+    rows = (torch.arange(height) + dy)[:, None, :, None]  # (B, 1, H, 1)
+    cols = (torch.arange(width) + dx)[:, None, None, :]  # (B, 1, 1, W)
+    if flip:
+        mirror = torch.rand(batch, generator=generator) < 0.5
+        cols = torch.where(mirror[:, None, None, None], cols.flip(-1), cols)
+    index = torch.arange(batch)[:, None, None, None]
+    return padded[index, torch.arange(images.shape[1])[None, :, None, None], rows, cols]  # (B, C, H, W)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits (n, K) for ``images`` (n, C, H, W), in eval mode, on the model's device, returned on CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits = [model(images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(logits)  # (n, K)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``images`` with ``labels``."""
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}.")
+    return (predict(model, images, batch_size).argmax(dim=1) == labels.cpu()).float().mean().item()
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        skip = param.ndim <= 1 or name.split(".")[-1] in ("cls_token", "pos_embed")
+        (no_decay if skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_images: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    weight_decay: float = 0.1,
+    warmup_epochs: float = 1.0,
+    label_smoothing: float = 0.0,
+    max_shift: int = 0,
+    shift_padding: str = "replicate",
+    flip: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Args:
+        model: a classifier mapping (B, C, H, W) to logits (B, K).
+        train_images, train_labels: (n, C, H, W) float and (n,) int64 tensors.
+        test_images, test_labels: optional held-out set, evaluated after every epoch.
+        epochs: passes over the training set.
+        batch_size: images per step (the last, smaller batch of an epoch is dropped).
+        lr: peak learning rate, reached after ``warmup_epochs``.
+        weight_decay: AdamW's decoupled decay on weight matrices.
+        warmup_epochs: length of the linear warm-up (may be fractional).
+        label_smoothing: epsilon of label smoothing in the cross-entropy.
+        max_shift: augmentation: random shifts of up to this many pixels.
+        shift_padding: how shifts fill the border, ``"replicate"`` or ``"zeros"``.
+        flip: augmentation: random horizontal flips.
+        seed: seeds the data order, augmentation and dropout.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+        progress: show a ``tqdm.auto`` progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if len(train_images) != len(train_labels):
+        raise ValueError(f"train_images and train_labels differ in length: {len(train_images)} vs {len(train_labels)}.")
+    if (test_images is None) != (test_labels is None):
+        raise ValueError("pass both test_images and test_labels, or neither.")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}; 0.1 is typical.")
+    steps_per_epoch = max(1, len(train_images) // batch_size)
+    total_steps = epochs * steps_per_epoch
+    warmup_steps = max(1, round(warmup_epochs * steps_per_epoch))
+    device = resolve_device(device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    bar = tqdm(total=total_steps, disable=not progress, desc="training", unit="step")
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        step = 0
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(train_images), generator=generator)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for batch in range(steps_per_epoch):
+                index = order[batch * batch_size:(batch + 1) * batch_size]
+                images = random_shift(train_images[index], max_shift, generator, flip, shift_padding).to(device)
+                labels = train_labels[index].to(device)
+                current_lr = learning_rate_at(step, total_steps, warmup_steps, lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = current_lr
+                logits = model(images)  # (B, K)
+                loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += loss.item() * len(labels)
+                correct += (logits.argmax(dim=1) == labels).sum().item()
+                seen += len(labels)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+            history.train_loss.append(loss_sum / seen)
+            history.train_accuracy.append(correct / seen)
+            history.learning_rate.append(current_lr)
+            if test_images is not None:
+                history.test_accuracy.append(evaluate(model, test_images, test_labels))
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                                test_acc=f"{history.test_accuracy[-1]:.3f}")
+            history.seconds.append(time.perf_counter() - start)
+    bar.close()
+    model.eval()
+    return history
