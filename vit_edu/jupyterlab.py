@@ -34,9 +34,9 @@ KERNEL_IDLE_JS = """() => {
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
 
-RUN_ALL_JS = """async () => {
-  const app = window.jupyterapp;
-  await app.commands.execute('notebook:run-all-cells');
+RUN_ALL_JS = """async () => {  // stored counts and outputs are cleared first, so that they do not look like a run
+  await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
+  window.jupyterapp.commands.execute('notebook:run-all-cells');
   return true;
 }"""
 
@@ -146,13 +146,19 @@ def open_notebook(page: Any, server: JupyterLabServer, notebook: str, timeout: f
 
 
 def run_all_cells(page: Any, timeout: float = 300) -> list[dict]:
-    """Run every cell, wait until all have run and the kernel is idle; returns the cells' summaries."""
+    """Run every cell; wait until all have run (or one raised: Lab stops there) and the kernel is idle.
+
+    Returns the cells' summaries (type, source, execution count, errors).
+    """
     page.evaluate(RUN_ALL_JS)
+    seen = {"count": 0}
 
     def done() -> list[dict] | None:
         cells = page.evaluate(CELLS_JS)
-        finished = all(c["executionCount"] is not None for c in cells if c["type"] == "code" and c["source"].strip())
-        return cells if finished and page.evaluate(KERNEL_IDLE_JS) else None
+        code = [c for c in cells if c["type"] == "code" and c["source"].strip()]
+        finished = all(c["executionCount"] is not None for c in code) or any(c["errors"] for c in code)
+        seen["count"] = seen["count"] + 1 if finished and page.evaluate(KERNEL_IDLE_JS) else 0
+        return cells if seen["count"] >= 2 else None  # twice in a row: not the pause between two cells
 
     return wait_until(done, timeout, interval=0.5, message="all cells run and the kernel idle")
 
