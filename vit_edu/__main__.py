@@ -4,6 +4,10 @@ Commands:
     train {digits,shapes} --out CKPT [--epochs N] [--seed S] [--data-seed S] [--force]
         Train a course model with its tuned recipe, print the test accuracy and save a
         safetensors checkpoint (config and results in its metadata).
+    student-notebooks OUTDIR [--lessons 01,03] [--force]
+        Write student editions of the lessons (solutions and hidden tests removed, outputs cleared).
+    export-html OUTDIR [--no-execute] [--mathjax local|none|URL] [--force]
+        Execute the lessons and export them with an index page: a static site that reads offline.
 
 Each command is a ``_add_<command>`` function that registers a subparser and a handler, so new
 commands are added without touching the others.
@@ -69,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vit_edu", description="vit_edu command line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_train(commands)
+    from .classroom_cli import add_classroom_commands  # student-notebooks, export-html
+
+    add_classroom_commands(commands)
     return parser
 
 
