@@ -27,7 +27,7 @@ from einops import rearrange
 from torch import nn
 
 from .config import Size2d, to_2tuple
-from .patches import patchify, unpatchify
+from .positions import shuffle_patches
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -143,16 +143,7 @@ def vit_shift_error(
 
 
 # --------------------------------------------------------------------------- permutations
-def shuffle_patches(images: torch.Tensor, patch_size: Size2d, permutation: torch.Tensor) -> torch.Tensor:
-    """A jigsaw: patch i of the result is patch ``permutation[i]`` of ``images``; (B, C, H, W) -> same."""
-    ph, pw = to_2tuple(patch_size, "patch_size")
-    grid = (images.shape[-2] // ph, images.shape[-1] // pw)
-    patches = patchify(images, (ph, pw))  # (B, N, P^2 C)
-    if sorted(permutation.tolist()) != list(range(patches.shape[1])):
-        raise ValueError(f"permutation must be a permutation of range(N) with N = {patches.shape[1]} patches.")
-    return unpatchify(patches[:, permutation], (ph, pw), grid, channels=images.shape[1])  # (B, C, H, W)
-
-
+# The jigsaw itself is lesson 02's ``vit_edu.positions.shuffle_patches``: new patch i = old patch pi[i].
 @torch.no_grad()
 def attention_permutation_error(attention_layer: nn.Module, tokens: torch.Tensor, permutation: torch.Tensor) -> float:
     """Relative error of MSA(z[pi]) = MSA(z)[pi] for (B, T, D) tokens (0 up to rounding: no positions inside)."""
@@ -170,6 +161,8 @@ def vit_permutation_errors(
         ``class_token``: error of out(shuffled)[0] = out(x)[0] (the class token does not change).
         Both are ~1e-7 without E_pos and large with it.
     """
+    if sorted(permutation.tolist()) != list(range(model.config.num_patches)):
+        raise ValueError(f"permutation must be a permutation of range(N), N = {model.config.num_patches} patches.")
     shuffled = shuffle_patches(images, model.config.patch_size, permutation)
     original = vit_tokens(model, images, positions=positions)  # (B, N + 1, D)
     permuted = vit_tokens(model, shuffled, positions=positions)  # (B, N + 1, D)
@@ -205,18 +198,25 @@ def cnn_receptive_field(cnn: nn.Module) -> int:
     return conv_receptive_field(kernels, strides)
 
 
-def empirical_receptive_field(feature_fn: FeatureFn, images: torch.Tensor) -> tuple[int, int]:
-    """(height, width) of the input region that influences the centre cell of ``feature_fn(images)``.
+def input_gradient_map(feature_fn: FeatureFn, images: torch.Tensor) -> torch.Tensor:
+    """|d (centre cell of feature_fn(images)) / d images|, summed over channels and batch: (H, W).
 
-    Measured, not computed: the gradient of the centre cell (summed over channels and batch) with
-    respect to the input, and the bounding box of its non-zero entries. Images must be large
-    enough that the field does not reach the border (else the result is clipped to the image).
+    Non-zero exactly where the input can influence that cell: its receptive field.
     """
     images = images.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = feature_fn(images)  # (B, C', H', W')
         out[..., out.shape[-2] // 2, out.shape[-1] // 2].sum().backward()
-    touched = images.grad.abs().sum(dim=(0, 1)) > 0  # (H, W)
+    return images.grad.abs().sum(dim=(0, 1))  # (H, W)
+
+
+def empirical_receptive_field(feature_fn: FeatureFn, images: torch.Tensor) -> tuple[int, int]:
+    """(height, width) of the input region that influences the centre cell of ``feature_fn(images)``.
+
+    Measured, not computed: the bounding box of the non-zero entries of :func:`input_gradient_map`.
+    Images must be large enough that the field does not reach the border (else it is clipped).
+    """
+    touched = input_gradient_map(feature_fn, images) > 0  # (H, W)
     rows, cols = touched.any(dim=1).nonzero(), touched.any(dim=0).nonzero()
     if len(rows) == 0:
         return (0, 0)
