@@ -8,6 +8,10 @@ Commands:
         Write student editions of the lessons (solutions and hidden tests removed, outputs cleared).
     export-html OUTDIR [--no-execute] [--mathjax local|none|URL] [--force]
         Execute the lessons and export them with an index page: a static site that reads offline.
+    params [PRESET] [--image-size S --patch-size P --dim D --depth L --heads k --mlp-dim M --num-classes K]
+        Parameters and FLOPs per component (see vit_edu.cli_commands).
+    attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png [--force]
+        Save the class token's attention map of a model on an image beside the image.
 
 Each command is a ``_add_<command>`` function that registers a subparser and a handler, so new
 commands are added without touching the others.
@@ -76,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .classroom_cli import add_classroom_commands  # student-notebooks, export-html
 
     add_classroom_commands(commands)
+    from .cli_commands import add_attention, add_params  # params, attention
+
+    add_params(commands)
+    add_attention(commands)
     return parser
 
 

@@ -1,0 +1,158 @@
+"""``python -m vit_edu params`` and ``attention`` run in a subprocess: their output against
+independent references (published ViT-B/16 numbers, parameters counted on an instantiated model,
+torch's FLOP counter), the files they write, and their error messages and exit codes."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vit_edu import ViT, save_checkpoint
+from vit_edu.course import COURSE_RECIPES
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vit_edu", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def totals(stdout):
+    """The two 'total' rows: (parameters, FLOPs)."""
+    values = [int(m.replace(",", "")) for m in re.findall(r"^\s+total\s+([\d,]+)", stdout, flags=re.M)]
+    assert len(values) == 2, stdout
+    return values
+
+
+# --- params ---------------------------------------------------------------------------------------
+def test_params_preset_b16_matches_published_numbers():
+    result = run("params", "B/16")
+    assert result.returncode == 0, result.stderr
+    parameters, flops = totals(result.stdout)
+    assert parameters == 86_567_656  # timm vit_base_patch16_224, 86.57 M
+    assert flops / 2 == pytest.approx(17.58e9, rel=0.01)  # 17.6 GMACs published for ViT-B/16 at 224 px
+    assert "N = 196 patches" in result.stdout and "mlp" in result.stdout
+
+
+def test_params_custom_architecture_matches_an_instantiated_model():
+    flags = dict(image_size=256, patch_size=32, dim=1024, depth=6, heads=16, mlp_dim=2048, num_classes=1000)
+    result = run("params", *[x for k, v in flags.items() for x in (f"--{k.replace('_', '-')}", v)])
+    assert result.returncode == 0, result.stderr
+    with torch.device("meta"):
+        model = ViT(**flags)
+    assert totals(result.stdout)[0] == sum(p.numel() for p in model.parameters())
+    patch_row = re.search(r"patch_projection\s+([\d,]+)", result.stdout).group(1)
+    assert int(patch_row.replace(",", "")) == 32 * 32 * 3 * 1024 + 1024  # P^2 C D + D
+
+
+def test_params_flops_match_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flags = dict(image_size=32, patch_size=8, dim=64, depth=2, heads=4, mlp_dim=128, num_classes=10)
+    result = run("params", *[x for k, v in flags.items() for x in (f"--{k.replace('_', '-')}", v)])
+    assert result.returncode == 0, result.stderr
+    model = ViT(**flags).eval()
+    for block in model.blocks:
+        block.attn.fused_attn = False  # the counter sees the explicit q k^T and A v matmuls
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, 32, 32))
+    assert totals(result.stdout)[1] == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("params", "--dim", "64"), "missing --patch-size --depth --heads --mlp-dim"),
+    (("params", "X/3"), "valid presets are"),
+    (("params", "B/16", "--heads", "7"), "not divisible by heads"),
+    (("params", "--image-size", "30", "--patch-size", "8", "--dim", "64", "--depth", "1", "--heads", "4",
+      "--mlp-dim", "64"), "not divisible by patch_size"),
+])
+def test_params_bad_arguments(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stdout == ""
+
+
+def test_help_of_each_command():
+    for command in ("params", "attention"):
+        result = run(command, "--help")
+        assert result.returncode == 0 and command in result.stdout
+
+
+# --- attention ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    model = ViT(image_size=32, patch_size=4, channels=3, num_classes=4, dim=32, depth=2, heads=4, mlp_dim=64, seed=0)
+    save_checkpoint(model, folder / "model.safetensors", metadata={"dataset": "shapes"})
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 50, 3)) * 255).astype(np.uint8)).save(folder / "photo.png")
+    Image.fromarray((rng.random((20, 20)) * 255).astype(np.uint8)).save(folder / "grey.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG but not really")
+    return folder, model
+
+
+def test_attention_writes_a_figure_for_each_method(files):
+    folder, model = files
+    for method in ("rollout", "cls", "grad"):
+        out = folder / f"{method}.png"
+        result = run("attention", folder / "photo.png", "--checkpoint", folder / "model.safetensors",
+                     "--method", method, "--out", out)
+        assert result.returncode == 0, result.stderr
+        with Image.open(out) as figure:
+            assert figure.format == "PNG" and figure.width > 300
+    # the printed prediction is the model's on the resized image (computed here with PIL directly)
+    with Image.open(folder / "photo.png") as photo:
+        pixels = np.asarray(photo.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR), np.float32) / 255
+    with torch.no_grad():
+        probabilities = model(torch.from_numpy(pixels).permute(2, 0, 1)[None]).softmax(-1)[0]
+    names = COURSE_RECIPES["shapes"].class_names
+    assert f"predicted {names[int(probabilities.argmax())]} (p = {probabilities.max():.3f})" in result.stdout
+
+
+def test_attention_converts_grey_images(files):
+    folder, _ = files
+    result = run("attention", folder / "grey.png", "--checkpoint", folder / "model.safetensors", "--out",
+                 folder / "grey_map.png")
+    assert result.returncode == 0, result.stderr
+    assert (folder / "grey_map.png").stat().st_size > 0
+
+
+def test_attention_refuses_to_overwrite_without_force(files):
+    folder, _ = files
+    out = folder / "existing.png"
+    out.write_bytes(b"user data")
+    args = ("attention", folder / "photo.png", "--checkpoint", folder / "model.safetensors", "--out", out)
+    result = run(*args)
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert out.read_bytes() == b"user data"
+    assert run(*args, "--force").returncode == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("image, checkpoint, extra, message", [
+    ("missing.png", "model.safetensors", (), "not found"),
+    ("broken.png", "model.safetensors", (), "could not read image"),
+    ("photo.png", "missing.safetensors", (), "checkpoint"),
+    ("photo.png", "broken.png", (), "could not load checkpoint"),
+    ("photo.png", "model.safetensors", ("--method", "cls", "--layer", "5"), "layer must be in 0..1"),
+    ("photo.png", "model.safetensors", ("--method", "magic"), "invalid choice"),
+])
+def test_attention_errors(files, image, checkpoint, extra, message):
+    folder, _ = files
+    out = folder / "error_case.png"
+    result = run("attention", folder / image, "--checkpoint", folder / checkpoint, "--out", out, *extra)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_attention_bad_out_paths(files):
+    folder, _ = files
+    base = ("attention", folder / "photo.png", "--checkpoint", folder / "model.safetensors", "--out")
+    result = run(*base, folder / "figure.txt")
+    assert result.returncode == 2 and ".png" in result.stderr
+    result = run(*base, folder / "no_such_dir" / "figure.png")
+    assert result.returncode == 2 and "does not exist" in result.stderr
