@@ -1,6 +1,7 @@
-"""``python -m vit_edu params`` and ``attention`` run in a subprocess: their output against
-independent references (published ViT-B/16 numbers, parameters counted on an instantiated model,
-torch's FLOP counter), the files they write, and their error messages and exit codes."""
+"""``python -m vit_edu params`` and ``attention``: each command runs in a subprocess (output against
+independent references: published ViT-B/16 numbers, parameters counted on an instantiated model,
+torch's FLOP counter; the files written); the many error cases call ``vit_edu.__main__.main`` in
+process (same parser and handlers, without a Python start-up each) for their messages and exit codes."""
 
 import re
 import subprocess
@@ -12,12 +13,23 @@ import torch
 from PIL import Image
 
 from vit_edu import ViT, save_checkpoint
+from vit_edu.__main__ import main
 from vit_edu.course import COURSE_RECIPES
 
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "vit_edu", *map(str, args)], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
+
+
+def run_here(capsys, *args):
+    """``main(args)`` in this process -> (exit code, stdout, stderr); argparse errors exit with 2."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def totals(stdout):
@@ -69,10 +81,10 @@ def test_params_flops_match_torch_flop_counter():
     (("params", "--image-size", "30", "--patch-size", "8", "--dim", "64", "--depth", "1", "--heads", "4",
       "--mlp-dim", "64"), "not divisible by patch_size"),
 ])
-def test_params_bad_arguments(args, message):
-    result = run(*args)
-    assert result.returncode == 2
-    assert message in result.stderr and result.stdout == ""
+def test_params_bad_arguments(capsys, args, message):
+    code, out, err = run_here(capsys, *args)
+    assert code == 2
+    assert message in err and out == ""
 
 
 def test_help_of_each_command():
@@ -112,11 +124,11 @@ def test_attention_writes_a_figure_for_each_method(files):
     assert f"predicted {names[int(probabilities.argmax())]} (p = {probabilities.max():.3f})" in result.stdout
 
 
-def test_attention_converts_grey_images(files):
+def test_attention_converts_grey_images(capsys, files):
     folder, _ = files
-    result = run("attention", folder / "grey.png", "--checkpoint", folder / "model.safetensors", "--out",
-                 folder / "grey_map.png")
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_here(capsys, "attention", folder / "grey.png", "--checkpoint", folder / "model.safetensors",
+                            "--out", folder / "grey_map.png")
+    assert code == 0, err
     assert (folder / "grey_map.png").stat().st_size > 0
 
 
@@ -128,7 +140,7 @@ def test_attention_refuses_to_overwrite_without_force(files):
     result = run(*args)
     assert result.returncode == 2 and "--force" in result.stderr
     assert out.read_bytes() == b"user data"
-    assert run(*args, "--force").returncode == 0
+    assert main([str(a) for a in args] + ["--force"]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
@@ -140,19 +152,27 @@ def test_attention_refuses_to_overwrite_without_force(files):
     ("photo.png", "model.safetensors", ("--method", "cls", "--layer", "5"), "layer must be in 0..1"),
     ("photo.png", "model.safetensors", ("--method", "magic"), "invalid choice"),
 ])
-def test_attention_errors(files, image, checkpoint, extra, message):
+def test_attention_errors(capsys, files, image, checkpoint, extra, message):
     folder, _ = files
     out = folder / "error_case.png"
-    result = run("attention", folder / image, "--checkpoint", folder / checkpoint, "--out", out, *extra)
-    assert result.returncode == 2
-    assert message in result.stderr
+    code, _, err = run_here(capsys, "attention", folder / image, "--checkpoint", folder / checkpoint, "--out", out,
+                            *extra)
+    assert code == 2
+    assert message in err
     assert not out.exists()
 
 
-def test_attention_bad_out_paths(files):
+def test_attention_bad_out_paths(capsys, files):
     folder, _ = files
     base = ("attention", folder / "photo.png", "--checkpoint", folder / "model.safetensors", "--out")
-    result = run(*base, folder / "figure.txt")
-    assert result.returncode == 2 and ".png" in result.stderr
-    result = run(*base, folder / "no_such_dir" / "figure.png")
-    assert result.returncode == 2 and "does not exist" in result.stderr
+    code, _, err = run_here(capsys, *base, folder / "figure.txt")
+    assert code == 2 and ".png" in err
+    code, _, err = run_here(capsys, *base, folder / "no_such_dir" / "figure.png")
+    assert code == 2 and "does not exist" in err
+
+
+def test_subprocess_error_exit_code(files):
+    folder, _ = files
+    result = run("attention", folder / "missing.png", "--checkpoint", folder / "model.safetensors", "--out",
+                 folder / "x.png")
+    assert result.returncode == 2 and "not found" in result.stderr and result.stdout == ""
