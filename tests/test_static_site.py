@@ -58,11 +58,35 @@ def anywidget_notebook():
     return nb
 
 
-def test_unbundled_widgets_become_their_picture_or_a_note():
-    nb = anywidget_notebook()
-    from vit_edu.site import execute_lesson
+def stored_widget_notebook():
+    """A notebook with the widget state that a kernel would store, built in this process (no kernel)."""
+    import anywidget
+    import ipywidgets as widgets
+    import traitlets
+    from ipywidgets.embed import dependency_state
 
-    execute_lesson(nb, cwd=NOTEBOOKS, timeout=120)
+    from vit_edu.widgets.clickable_image import ClickableImage
+
+    class Counter(anywidget.AnyWidget):
+        _esm = "export default { render({ model, el }) { el.textContent = model.get('value'); } }"
+        value = traitlets.Int(1).tag(sync=True)
+
+    picture = ClickableImage()
+    picture.set_png(PNG)
+    views = [widgets.VBox([widgets.IntSlider(3, description="layer"), picture]), Counter()]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.widgets = {WIDGET_STATE: {"version_major": 2, "version_minor": 0,
+                                          "state": dependency_state(views, drop_defaults=True)}}
+    nb.cells = [nbformat.v4.new_code_cell("view", outputs=[nbformat.v4.new_output(
+        "display_data", data={WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": view.model_id},
+                              "text/plain": repr(type(view).__name__)})]) for view in views]
+    for view in views:
+        view.close()
+    return nb
+
+
+def test_unbundled_widgets_become_their_picture_or_a_note():
+    nb = stored_widget_notebook()
     state = nb.metadata.widgets[WIDGET_STATE]["state"]
     before = copy.deepcopy(state)
     anywidgets = {k for k, v in before.items() if v["model_module"] == "anywidget"}
@@ -84,9 +108,9 @@ def test_unbundled_widgets_become_their_picture_or_a_note():
         if model_id not in anywidgets:
             assert state[model_id] == entry
     # a view whose model was not stored loses its widget view, so its text form shows
-    nb.cells[1].outputs[0]["data"][WIDGET_VIEW]["model_id"] = "missing"
+    nb.cells[0].outputs[0]["data"][WIDGET_VIEW]["model_id"] = "missing"
     replace_unbundled_widgets(nb)
-    assert WIDGET_VIEW not in nb.cells[1].outputs[0]["data"]
+    assert WIDGET_VIEW not in nb.cells[0].outputs[0]["data"]
 
 
 def test_export_guards_files_and_arguments(tmp_path):
