@@ -167,7 +167,7 @@ def test_index_links_every_lesson(stored_site, browser_context):
     page = browser_context.new_page()
     log = watch_offline(page)
     page.goto((stored_site / "index.html").as_uri())
-    links = page.eval_on_selector_all("ol.lessons a", "links => links.map(a => a.getAttribute('href'))")
+    links = page.eval_on_selector_all(".lessons a", "links => links.map(a => a.getAttribute('href'))")
     page.close()
     assert links == [f"{p.stem}.html" for p in LESSONS] and log.problems == []
     assert all((stored_site / link).is_file() for link in links)

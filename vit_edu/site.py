@@ -68,10 +68,10 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 
 def lesson_title(nb: nbformat.NotebookNode, default: str = "") -> str:
-    """The text of the notebook's first Markdown heading."""
+    """The text of the notebook's first level-1 Markdown heading (``# ...``), else ``default``."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            match = re.search(r"^#+\s+(.+)$", cell.source, flags=re.M)
+            match = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
             if match:
                 return match.group(1).strip()
     return default
@@ -164,9 +164,9 @@ def _index_page(entries: list[tuple[Path, str]]) -> str:
 <body><h1>vit_edu &mdash; the Vision Transformer, built and seen step by step</h1>
 <p>The lessons as they were last run: code, outputs, figures and widgets in their stored state. To change
 a slider or click a patch, open the notebooks in JupyterLab (see the repository's README).</p>
-<ol class="lessons" start="0">
+<ul class="lessons">
 {rows}
-</ol></body></html>
+</ul></body></html>
 """
 
 
@@ -231,7 +231,7 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
                 raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
                                    f"(--no-execute):\n{str(error)[-2000:]}") from error
         replace_unbundled_widgets(nb)
-        titles.append(lesson_title(nb, default=path.stem))
+        titles.append(lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}"))
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[-1]},
                                                              "vit_edu_nav": _nav(paths, index)})
         body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
