@@ -231,19 +231,20 @@ def test_committed_table_is_complete_and_its_summary_matches_its_rows(table):
         find_row(rows, "digits", "vit", 0.3, 0)
 
 
-# Tolerance of the reproduction: on the machine and thread count that wrote the table, a run is
-# bit-identical (test_train.py proves the loop deterministic). Elsewhere, float summation order
-# changes the last bits and 600 steps amplify that into a different trajectory; re-running this
-# row with 2 threads instead of 1 changed its accuracy by REPRODUCE_MEASURED. The tolerance is
-# three test images' worth of margin above that, far below the gap the lesson interprets.
-REPRODUCE_MEASURED = 0.0
-REPRODUCE_TOLERANCE = 0.03
+# Tolerance of the reproduction. With the thread count that wrote the table (1) a run on the same
+# machine is bit-identical (the loop is deterministic, see test_train.py). Other CPUs or thread
+# counts change the float rounding, and the runs drift apart. We reproduce the CNN's 10 % digits row
+# because it is robust to that: with 2 threads it gives the identical accuracy (435/450). The ViT's
+# 10 % row is not: 2 threads gave 0.776 instead of 0.831 (a different plateau after ~70 epochs; the
+# lesson allows 0.06 for it). 0.01 (4-5 test images) leaves room for other CPUs and still catches a
+# changed recipe. About 16 s of CPU on one thread.
+REPRODUCE_TOLERANCE = 0.01
 
 
 def test_the_sweep_reproduces_one_row_of_the_committed_table(table):
     torch.set_num_threads(table["environment"]["threads_per_run"])  # as the table was made (conftest resets it)
-    expected = find_row(table["rows"], "digits", "vit", 0.1, 0)
-    row = run_one("digits", "vit", 0.1, seed=0)
+    expected = find_row(table["rows"], "digits", "cnn", 0.1, 0)
+    row = run_one("digits", "cnn", 0.1, seed=0)
     assert row["num_train"] == expected["num_train"] and row["steps"] == expected["steps"]
     assert row["parameters"] == expected["parameters"]
     assert abs(row["test_accuracy"] - expected["test_accuracy"]) <= REPRODUCE_TOLERANCE
