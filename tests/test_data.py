@@ -98,6 +98,15 @@ def test_each_label_is_drawn_as_its_shape(shapes):
     assert solidity["cross"] < 0.8 and min(solidity[n] for n in ("circle", "square", "triangle")) > 0.84
 
 
+def test_upright_squares_fill_their_bounding_box():
+    shapes = make_shapes(200, seed=2, rotate=False, object_size=(4.0, 6.0))
+    squares = shapes.masks[shapes.labels == SHAPE_CLASSES.index("square")]
+    for mask in squares:
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert mask.sum() == box  # axis-aligned: the mask is its own bounding box
+
+
 def test_object_covers_at_most_a_fifth_of_the_patches(shapes):
     coverage = patch_coverage(shapes.masks, patch_size=4)  # 8 x 8 = 64 patches, the lessons' grid
     assert 0.05 < coverage.mean().item() <= 0.20
@@ -151,7 +160,8 @@ def test_make_shapes_is_fast_enough():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [(dict(n=0), "n must"), (dict(n=10, image_size=8), "image_size"), (dict(n=10, clutter="red"), "clutter"),
-     (dict(n=10, num_blobs=0), "distractors")],
+     (dict(n=10, num_blobs=0), "distractors"), (dict(n=10, object_size=(5.0, 3.0)), "object_size"),
+     (dict(n=10, object_size=(2.0, 9.0)), "object_size")],
 )
 def test_make_shapes_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -223,7 +223,7 @@ def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
         rows = [r for r in table["rows"] if (r["task"], r["model"]) == (task, model)]
         points = [(r["fraction"], r["test_accuracy"]) for r in rows]
         ax.plot([s["fraction"] for s in summary], [s["mean"] for s in summary], "-o", color=colours[model],
-                label=f"{model.upper()} (mean of {summary[0]['seeds']} seeds)")
+                label=f"{model.upper()} (mean of {summary[0]['seeds']} seed{'s' if summary[0]['seeds'] > 1 else ''})")
         ax.scatter(*zip(*points), s=12, color=colours[model], alpha=0.4)
     ax.set_xscale("log")
     ax.set_xticks(list(FRACTIONS), [f"{f:.0%}" for f in FRACTIONS])

@@ -75,7 +75,8 @@ def _paint(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     canvas += alpha[:, None] * colour[:, :, None, None]
 
 
-def _draw_parameters(rng: np.random.Generator, n: int, S: int, clutter: str, num_blobs: int, num_lines: int):
+def _draw_parameters(rng: np.random.Generator, n: int, S: int, clutter: str, num_blobs: int, num_lines: int,
+                     object_size: tuple[float, float], rotate: bool):
     """All random numbers of a batch, drawn up front so rendering can go in cache-sized chunks."""
     scale = S / 32.0
     channels = 1 if clutter == "grey" else 3
@@ -92,8 +93,8 @@ def _draw_parameters(rng: np.random.Generator, n: int, S: int, clutter: str, num
         blob_radius=rng.uniform(1.5, 4.0, (num_blobs, n, 1, 1)) * scale,
         blob_opacity=rng.uniform(0.6, 1.0, (num_blobs, n, 1, 1)), blob_colour=distractor_colours(num_blobs),
         line_ends=rng.uniform(0, S, (num_lines, 2, 2, n, 1, 1)), line_colour=distractor_colours(num_lines),
-        label=rng.integers(0, len(SHAPE_CLASSES), n), size=rng.uniform(3.5, 5.5, (n, 1, 1)) * scale,
-        position=rng.random((2, n, 1, 1)), theta=rng.uniform(0, 2 * np.pi, (n, 1, 1)),
+        label=rng.integers(0, len(SHAPE_CLASSES), n), size=rng.uniform(*object_size, (n, 1, 1)) * scale,
+        position=rng.random((2, n, 1, 1)), theta=rng.uniform(0, 2 * np.pi, (n, 1, 1)) * rotate,
         colour=_hsv_colours(rng, n, (0.7, 1.0), (0.6, 1.0)),
     )
     p["channels"] = channels
@@ -138,7 +139,7 @@ def _render(p: dict, rows: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
 
 def make_shapes(
     n: int, image_size: int = 32, seed: int = 0, clutter: str = "grey",
-    num_blobs: int = 4, num_lines: int = 3,
+    num_blobs: int = 4, num_lines: int = 3, object_size: tuple[float, float] = (3.5, 5.5), rotate: bool = True,
 ) -> Shapes:
     """Generate ``n`` images of one labelled shape among distractors.
 
@@ -148,6 +149,8 @@ def make_shapes(
         seed: the same seed always gives the same images.
         clutter: ``"grey"`` (grey distractors, coloured object) or ``"colour"`` (coloured distractors).
         num_blobs, num_lines: distractors per image (>= 1 each).
+        object_size: range of the object's size (circle radius) in pixels for S = 32 (scaled with S).
+        rotate: rotate squares, triangles and crosses by a random angle (else upright).
 
     Returns:
         :class:`Shapes` with labels in ``range(len(SHAPE_CLASSES))``.
@@ -162,7 +165,10 @@ def make_shapes(
         raise ValueError(f"num_blobs and num_lines must be >= 1 (distractors are always present), "
                          f"got {num_blobs} and {num_lines}.")
     S = image_size
-    params = _draw_parameters(np.random.default_rng(seed), n, S, clutter, num_blobs, num_lines)
+    if not 1.0 <= object_size[0] <= object_size[1] <= 8.0:
+        raise ValueError(f"object_size must be a (min, max) range of radii in [1, 8] (pixels at S = 32), "
+                         f"got {object_size}.")
+    params = _draw_parameters(np.random.default_rng(seed), n, S, clutter, num_blobs, num_lines, object_size, rotate)
     images = np.empty((n, 3, S, S), dtype=np.float32)
     masks = np.empty((n, S, S), dtype=bool)
     chunk = max(1, 2**18 // (S * S))  # about 1 MB per float32 plane: stays in cache
