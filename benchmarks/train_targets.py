@@ -4,8 +4,10 @@
 
 Targets on 2 CPU threads: digits >= 97% test accuracy in <= 60 s of training; shapes (grey
 clutter) >= 95% in <= 90 s. Prints every run, the mean and min accuracy and the slowest run per
-model, then one line saying whether the targets are met. Training time excludes making the data
-(sklearn's digits are loaded once; the shapes are generated once, and that time is printed too).
+model, then one line saying whether the targets are met: the mean accuracy over the seeds and the
+notebooks' own seed 0 (if it is among them) must reach the accuracy target, every run the time
+target. Training time excludes making the data (sklearn's digits are loaded once; the shapes are
+generated once, and that time is printed too).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def main() -> int:
             times.append(run.history.total_seconds)
             print(f"  seed {seed}: test accuracy {accuracies[-1]:.2%}, training {times[-1]:.1f} s")
         target_accuracy, target_seconds = TARGETS[name]
-        met = statistics.mean(accuracies) >= target_accuracy and max(times) <= target_seconds
+        notebook_seed_ok = accuracies[args.seeds.index(0)] >= target_accuracy if 0 in args.seeds else True
+        met = statistics.mean(accuracies) >= target_accuracy and notebook_seed_ok and max(times) <= target_seconds
         all_met &= met
         print(f"{name}: mean {statistics.mean(accuracies):.2%}, min {min(accuracies):.2%}, "
               f"slowest {max(times):.1f} s (target >= {target_accuracy:.0%} in <= {target_seconds:.0f} s): "

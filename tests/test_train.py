@@ -68,6 +68,29 @@ def test_random_shift_moves_each_image_by_at_most_max_shift_pixels():
         random_shift(images, 1, generator, padding="reflect")
 
 
+def test_random_shift_with_a_pair_bounds_each_axis_separately():
+    images = torch.rand(64, 1, 8, 8)
+    shifted = random_shift(images, (0, 2), torch.Generator().manual_seed(0), padding="zeros")
+    found = set()
+    for original, moved in zip(images, shifted):
+        # reference: which column offset dx in [-2, 2] makes the output equal the input moved by dx (rows fixed)
+        matches = [dx for dx in range(-2, 3)
+                   if torch.equal(moved[:, :, 2:6], original[:, :, 2 + dx:6 + dx])]
+        assert len(matches) == 1
+        found.add(matches[0])
+    assert found == {-2, -1, 0, 1, 2}
+    ramp = torch.arange(8.0).repeat(8, 1)[None, None].expand(40, 1, 8, 8)  # every row is 0..7: rows are alike
+    rows_only = random_shift(ramp.transpose(-1, -2), (1, 0), torch.Generator().manual_seed(0))
+    assert torch.equal(random_shift(ramp, (1, 0), torch.Generator().manual_seed(0)), ramp)  # vertical moves only
+    assert not torch.equal(rows_only, ramp.transpose(-1, -2))  # ... which do move a vertical ramp
+    # the same bound twice consumes the generator like a single int, so old results stay reproducible
+    assert torch.equal(random_shift(images, (1, 1), torch.Generator().manual_seed(3)),
+                       random_shift(images, 1, torch.Generator().manual_seed(3)))
+    for bad in (-1, (0, -1), (1.5, 0), (True, 0)):
+        with pytest.raises(ValueError, match="max_shift"):
+            random_shift(images, bad, torch.Generator())
+
+
 def test_random_flip_mirrors_about_half_of_the_images():
     images = torch.rand(200, 1, 6, 6)
     flipped = random_shift(images, 0, torch.Generator().manual_seed(1), flip=True)

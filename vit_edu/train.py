@@ -62,21 +62,28 @@ def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float
 
 
 def random_shift(
-    images: torch.Tensor, max_shift: int, generator: torch.Generator, flip: bool = False, padding: str = "replicate"
+    images: torch.Tensor, max_shift: int | tuple[int, int], generator: torch.Generator, flip: bool = False,
+    padding: str = "replicate",
 ) -> torch.Tensor:
     """Shift each image by up to ``max_shift`` pixels in x and y; optionally flip half of them left-right.
 
-    ``padding`` fills the uncovered border: ``"replicate"`` repeats the edge pixels, ``"zeros"`` fills
-    zeros (right for digits, whose background is 0).
+    ``max_shift`` is one bound for both axes or a pair ``(max_dy, max_dx)``, e.g. ``(0, 1)`` for
+    horizontal shifts only (the 8x8 digits fill their frame vertically, so a vertical shift cuts off
+    strokes). ``padding`` fills the uncovered border: ``"replicate"`` repeats the edge pixels,
+    ``"zeros"`` fills zeros (right for digits, whose background is 0).
     """
     if padding not in ("replicate", "zeros"):
         raise ValueError(f"padding must be 'replicate' or 'zeros', got {padding!r}.")
-    if max_shift == 0 and not flip:
+    max_dy, max_dx = (max_shift, max_shift) if isinstance(max_shift, int) else tuple(max_shift)
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in (max_dy, max_dx)):
+        raise ValueError(f"max_shift must be an int >= 0 or a pair (max_dy, max_dx) of them, got {max_shift!r}.")
+    if max_dy == max_dx == 0 and not flip:
         return images
     batch, _, height, width = images.shape
     mode = "constant" if padding == "zeros" else "replicate"
-    padded = F.pad(images, (max_shift,) * 4, mode=mode)  # (B, C, H + 2s, W + 2s)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, batch, 1), generator=generator)
+    padded = F.pad(images, (max_dx, max_dx, max_dy, max_dy), mode=mode)  # (B, C, H + 2 max_dy, W + 2 max_dx)
+    dy = torch.randint(0, 2 * max_dy + 1, (batch, 1), generator=generator)
+    dx = torch.randint(0, 2 * max_dx + 1, (batch, 1), generator=generator)
     rows = (torch.arange(height) + dy)[:, None, :, None]  # (B, 1, H, 1)
     cols = (torch.arange(width) + dx)[:, None, None, :]  # (B, 1, 1, W)
     if flip:
@@ -127,7 +134,7 @@ def train(
     weight_decay: float = 0.1,
     warmup_epochs: float = 1.0,
     label_smoothing: float = 0.0,
-    max_shift: int = 0,
+    max_shift: int | tuple[int, int] = 0,
     shift_padding: str = "replicate",
     flip: bool = False,
     seed: int = 0,
@@ -146,7 +153,7 @@ def train(
         weight_decay: AdamW's decoupled decay on weight matrices.
         warmup_epochs: length of the linear warm-up (may be fractional).
         label_smoothing: epsilon of label smoothing in the cross-entropy.
-        max_shift: augmentation: random shifts of up to this many pixels.
+        max_shift: augmentation: random shifts of up to this many pixels, or ``(max_dy, max_dx)``.
         shift_padding: how shifts fill the border, ``"replicate"`` or ``"zeros"``.
         flip: augmentation: random horizontal flips.
         seed: seeds the data order, augmentation and dropout.
