@@ -38,11 +38,12 @@
 #   or  the mean of the N patch outputs                                   (pool='mean')
 # ```
 #
-# $\mathbf{x}_\text{class}$ is the same learned vector for every image; by the last layer its state has gathered information from the patches through attention, so it differs per image. We use the **shapes** model trained in this course (32 × 32 images, $P = 4$, so an 8 × 8 grid of $N = 64$ patches, $D = 64$, $L = 4$), shipped with the package.
+# $\mathbf{x}_\text{class}$ is the same learned vector for every image; by the last layer its state has gathered information from the patches through attention, so it differs per image. To see learned embeddings we need a trained model. We train a small ViT on **digits** here (sklearn's 8 × 8 handwritten digits, $P = 2$, so a 4 × 4 grid of $N = 16$ patches, $D = 64$, $L = 4$ blocks, 10 classes): 10 epochs, about 15 s on one CPU core, in the style of the course's digits model (lesson 06 trains it properly). The course's larger shapes model (32 × 32 images, an 8 × 8 grid) had no checkpoint when this lesson was written, so the lesson does not depend on it.
 
 # %%
 %matplotlib inline
 import copy
+import time
 
 import torch
 import torch.nn.functional as F
@@ -50,8 +51,9 @@ from einops import rearrange
 from IPython.display import display
 
 from vit_edu import ViT, resample_position_embeddings
-from vit_edu.course import course_model_info, load_course_model
-from vit_edu.data import SHAPE_CLASSES, make_shapes
+from vit_edu.data import DIGIT_CLASSES, load_digits_split
+from vit_edu.patches import patchify
+from vit_edu.train import train
 from vit_edu.positions import (
     permutation_equivariance_error,
     position_similarity,
@@ -59,21 +61,29 @@ from vit_edu.positions import (
     similarity_by_distance,
 )
 
+torch.set_num_threads(1)  # a tiny model: one thread is as fast, and the numbers do not depend on the core count
 torch.manual_seed(0)
-model = load_course_model("shapes").eval()
-info = course_model_info("shapes")
+train_images, train_labels, test_images, test_labels = load_digits_split(seed=0)   # 1347 / 450 images, (n, 1, 8, 8)
+architecture = dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=64, depth=4, heads=4, mlp_dim=128,
+                    dropout=0.1)
+model = ViT(**architecture, seed=0)                           # pool='cls' is the default
+start = time.perf_counter()
+train(model, train_images, train_labels, epochs=10, batch_size=64, lr=3e-3, weight_decay=0.1, warmup_epochs=2,
+      label_smoothing=0.1, seed=0, device="cpu", progress=False)
+seconds = time.perf_counter() - start
+model.eval()
 config = model.config
 print(f"image {config.image_size}, patch {config.patch_size}, grid {config.grid_size}, "
       f"N = {config.num_patches}, T = {config.seq_len}, D = {config.dim}, pool = {config.pool!r}")
-# fresh images from the test distribution (the training set used seed 2 * data_seed)
-test = make_shapes(500, image_size=32, seed=2 * int(info["data_seed"]) + 1, clutter="grey")
-print("test images", tuple(test.images.shape), "classes", SHAPE_CLASSES)
+print(f"trained 10 epochs on {len(train_labels)} images in {seconds:.0f} s; "
+      f"test images {tuple(test_images.shape)}, classes {DIGIT_CLASSES[0]}..{DIGIT_CLASSES[-1]}")
+assert config.grid_size == (4, 4) and seconds < 120
 
 # %% [markdown]
 # ## 2. Build it: prepend the class token, add the positions
 
 # %%
-images = test.images[:4]                                   # (B, C, H, W)
+images = test_images[:4]                                   # (B, C, H, W)
 B, N, D = len(images), config.num_patches, config.dim
 with torch.no_grad():
     patch_tokens = model.patch_embed(images)               # (B, N, D)
@@ -102,28 +112,33 @@ assert same_in == 0 and diff_out > 0.1
 # %% [markdown]
 # ### `pool='cls'` or `pool='mean'`?
 #
-# The head needs one vector per image. `pool='cls'` reads the class token's output $\mathbf{z}_L^0$ (Eq. 4); `pool='mean'` averages the $N$ patch outputs (global average pooling, GAP; the class token then stays in the sequence but its output is not used). The choice changes no parameter, only which vector the head reads, so it is made before training: the paper (Appendix D.3, Fig. 9) finds both work about equally well once the learning rate is tuned for each. Our shapes model was trained with `pool='cls'`; a `pool='mean'` model with the *same weights* reads a vector its head never saw:
+# The head needs one vector per image. `pool='cls'` reads the class token's output $\mathbf{z}_L^0$ (Eq. 4); `pool='mean'` averages the $N$ patch outputs (global average pooling, GAP; the class token then stays in the sequence but its output is not used). The choice changes no parameter, only which vector the head reads, so it is made before training: the paper (Appendix D.3, Fig. 9) finds both work about equally well once the learning rate is tuned for each. Our model was trained with `pool='cls'`; a `pool='mean'` model with the *same weights* hands its head a vector it was never trained on:
 
 # %%
 mean_model = ViT.from_config(config.replace(pool="mean")).eval()
 mean_model.load_state_dict(model.state_dict())
 assert mean_model.num_parameters() == model.num_parameters()      # pooling has no parameters
 with torch.no_grad():
-    tokens_out = model.forward_features(test.images)               # (500, N + 1, D)
+    tokens_out = model.forward_features(test_images)               # (450, N + 1, D)
     assert torch.equal(model.pool(tokens_out), tokens_out[:, 0])              # cls: token 0
     assert torch.equal(mean_model.pool(tokens_out), tokens_out[:, 1:].mean(1))  # mean: patches only
-    acc_cls = (model(test.images).argmax(1) == test.labels).float().mean().item()
-    acc_mean = (mean_model(test.images).argmax(1) == test.labels).float().mean().item()
-print(f"accuracy on 500 test images: pool='cls' (as trained) {acc_cls:.3f}, "
-      f"pool='mean' with the same weights {acc_mean:.3f} (chance {1 / len(SHAPE_CLASSES):.2f})")
-assert acc_cls > 0.8 and acc_mean < acc_cls - 0.1
+    acc_cls = (model(test_images).argmax(1) == test_labels).float().mean().item()
+    acc_mean = (mean_model(test_images).argmax(1) == test_labels).float().mean().item()
+    cos_cls_mean = F.cosine_similarity(tokens_out[:, 0], tokens_out[:, 1:].mean(1)).mean().item()
+print(f"accuracy on {len(test_labels)} test images: pool='cls' (as trained) {acc_cls:.3f}, "
+      f"pool='mean' with the same weights {acc_mean:.3f} (chance {1 / len(DIGIT_CLASSES):.2f})")
+print(f"cosine similarity of the class token's output and the mean patch output: {cos_cls_mean:.2f} (average)")
+assert acc_cls > 0.8 and 1 / len(DIGIT_CLASSES) + 0.2 < acc_mean < acc_cls
+
+# %% [markdown]
+# The head was trained on the class token's output, so mean pooling with the same weights costs accuracy — but far less than one might guess, because after four layers of attention the class token's output points nearly the same way as the average patch output: the class token has *gathered* its information from the patches. A model meant for mean pooling is trained with it from the start; it often has no class token at all (timm: `class_token=False, global_pool='avg'`), while vit-pytorch keeps the token and averages all $N + 1$ outputs. Our `pool='mean'` averages the $N$ patch outputs. With tuned learning rates the paper finds both poolings about equally good.
 
 # %% [markdown]
 # ## 3. Without positions, patches are a set
 #
 # Self-attention compares every token with every other token; nothing in Eq. 5–8 depends on the *order* of the tokens. If $\Pi$ permutes the rows of $\mathbf{z}$, then $\mathrm{softmax}(\Pi q k^\top \Pi^\top)\,\Pi v = \Pi\,\mathrm{SA}(\mathbf{z})$: the outputs are permuted the same way (**equivariance**). LayerNorm and the MLP act on each token alone, so the whole encoder is equivariant, and the class token's output — a weighted sum over all tokens — does not change at all (**invariance**). Position embeddings are the only place where the order enters.
 #
-# We shuffle the 64 patches of the images, and compare the model with its position embeddings set to zero ("bag of patches") and the trained model with them.
+# We shuffle the 16 patches of the images, and compare the model with its position embeddings set to zero ("bag of patches") and the trained model with them.
 
 # %%
 generator = torch.Generator().manual_seed(0)
@@ -157,9 +172,9 @@ assert max(errors) < 1e-4
 
 # %%
 with torch.no_grad():
-    shuffled_test = shuffle_patches(test.images, config.patch_size, perm)
-    bag_same = (bag(test.images).argmax(1) == bag(shuffled_test).argmax(1)).float().mean().item()
-    acc_shuffled = (model(shuffled_test).argmax(1) == test.labels).float().mean().item()
+    shuffled_test = shuffle_patches(test_images, config.patch_size, perm)
+    bag_same = (bag(test_images).argmax(1) == bag(shuffled_test).argmax(1)).float().mean().item()
+    acc_shuffled = (model(shuffled_test).argmax(1) == test_labels).float().mean().item()
 print(f"bag of patches: same prediction for shuffled images in {bag_same:.0%} of cases")
 print(f"trained model: accuracy {acc_cls:.3f} on the images, {acc_shuffled:.3f} on the shuffled images")
 assert bag_same == 1.0 and acc_shuffled < acc_cls - 0.1
@@ -172,20 +187,49 @@ display(plot_image_grid(torch.cat([images[:2], shuffled[:2]]), titles=["image 0"
 # %% [markdown]
 # ## 4. What the learned position embeddings learn
 #
-# $\mathbf{E}_{pos}$ is a plain $(N+1) \times D$ table: row $i$ belongs to token $i$. It is "1-D": nothing tells the model that token 9 lies below token 1 on the 8 × 8 grid. Yet the paper (Fig. 7, centre) finds that trained embeddings encode the 2-D layout: the embedding of a patch is most similar (cosine similarity) to those of nearby patches, and rows and columns show up. We compare the shapes model's embeddings with its *initial* ones (the same model before training, rebuilt from its recorded seed).
+# $\mathbf{E}_{pos}$ is a plain $(N+1) \times D$ table: row $i$ belongs to token $i$. It is "1-D": nothing tells the model that token 5 lies below token 1 on the 4 × 4 grid. The paper (Fig. 7, centre, ViT-L/32 trained on JFT-300M) finds that trained embeddings nevertheless encode the 2-D layout: a patch's embedding is most similar (cosine similarity) to those of nearby patches, and rows and columns show up. We measure the same grid for our model and compare it with its *initial* embeddings (the same model before training, rebuilt with `seed=0`). First the paper's question: does the similarity fall with the grid distance $|\Delta r| + |\Delta c|$?
 
 # %%
-initial = ViT.from_config(config, seed=int(info["seed"]))          # the same init as before training
+initial = ViT(**architecture, seed=0)                            # the model before training
 sources = {"trained": model.pos_embed.detach(), "initial (random)": initial.pos_embed.detach()}
 sim = {name: position_similarity(pos, config.grid_size) for name, pos in sources.items()}   # (h, w, h, w)
-assert sim["trained"].shape == (8, 8, 8, 8)
+h, w = config.grid_size
+assert sim["trained"].shape == (h, w, h, w) == (4, 4, 4, 4)
 profiles = {name: similarity_by_distance(s) for name, s in sim.items()}
 print("grid distance |dr|+|dc|:", "  ".join(f"{d:5d}" for d in profiles["trained"]))
 for name, profile in profiles.items():
     print(f"{name:>22s}:", "  ".join(f"{v:5.2f}" for v in profile.values()))
 trained, random_init = profiles["trained"], profiles["initial (random)"]
-assert trained[1] > trained[14] + 0.2 and trained[1] > max(trained[d] for d in range(4, 15))
-assert max(abs(v) for v in random_init.values()) < 0.1                 # random: no structure
+assert max(abs(v) for v in random_init.values()) < 0.15                 # random: no structure
+
+# %% [markdown]
+# Not on this small problem: neighbours (distance 1) are hardly more alike than far patches, and the opposite corners (distance 6) are the most alike. The embeddings did learn something — they are far from their random start — but it is not the neighbourhood. What they learn depends on the data. Handwritten digits are centred: the left and right columns of patches are often blank, the middle columns hold the ink. Let us group the patches that way and average the similarity within and across the groups.
+
+# %%
+patch_pixels = patchify(train_images, config.patch_size)    # (1347, N, P^2 C)
+blank = (patch_pixels.amax(-1) == 0).float().mean(0).reshape(h, w)  # fraction of training images where the patch is empty
+print("fraction of training images in which the patch is blank, by grid position:")
+print(blank.numpy().round(2))
+side = torch.zeros(h, w, dtype=torch.bool)
+side[:, [0, w - 1]] = True                                       # the outer columns
+side = side.flatten()                                            # (N,)
+others = ~torch.eye(h * w, dtype=torch.bool)                     # leave out each patch with itself
+
+
+def mean_similarity(similarity, rows, cols):
+    grid = similarity.reshape(h * w, h * w)                      # (N, N)
+    return grid[rows][:, cols][others[rows][:, cols]].mean().item()
+
+
+groups = {name: {"side-side": mean_similarity(s, side, side), "middle-middle": mean_similarity(s, ~side, ~side),
+                 "side-middle": mean_similarity(s, side, ~side)} for name, s in sim.items()}
+print(f"{'mean cosine similarity':>22s}:", "  ".join(f"{g:>13s}" for g in groups["trained"]))
+for name, group in groups.items():
+    print(f"{name:>22s}:", "  ".join(f"{v:13.2f}" for v in group.values()))
+side_blank, middle_blank = blank.flatten()[side].mean().item(), blank.flatten()[~side].mean().item()
+assert side_blank > 0.3 and middle_blank < 0.1
+assert min(groups["trained"]["side-side"], groups["trained"]["middle-middle"]) > groups["trained"]["side-middle"] + 0.2
+assert max(abs(v) for v in groups["initial (random)"].values()) < 0.1
 
 # %%
 from vit_edu.widgets.position_similarity import similarity_mosaic_figure
@@ -193,7 +237,7 @@ from vit_edu.widgets.position_similarity import similarity_mosaic_figure
 display(similarity_mosaic_figure(sources, config.grid_size))
 
 # %% [markdown]
-# Each small square is one patch's similarity map: tile (row $r$, column $c$) shows the cosine similarity of patch $(r, c)$'s embedding with every patch. The trained embeddings have a bright spot around each patch's own position; the random ones are noise.
+# Each small square is one patch's similarity map: tile (row $r$, column $c$) shows the cosine similarity of patch $(r, c)$'s embedding with every patch. After training, side patches resemble side patches, middle patches resemble middle patches, and the two groups point apart (negative similarity); at random init all three numbers are about 0. In the trained mosaic above, the tiles of the outer columns are bright in the outer columns and dark in the middle ones: the embeddings have learned "this is an often-blank side position", a fact about columns of the 2-D grid that the 1-D table was never told. The random ones are noise. With much more data and training (the paper's JFT models) the embeddings learn the finer neighbourhood structure as well; a model as small as ours, trained for seconds, learns what matters most for its data first.
 #
 # ### Play with it: pick a patch
 
@@ -205,15 +249,15 @@ from vit_edu.widgets.position_similarity import (
 )
 
 state = PositionSimilarityState(sources, config.grid_size)
-state.select_patch(2, 5)
+state.select_patch(1, 0)                               # a patch of the left column
 for name in state.names:
     print(state.label(name))
 row, col, _ = state.most_similar_other("trained")
-assert abs(row - 2) + abs(col - 5) <= 2                # a near neighbour
+assert col in (0, w - 1)                               # its closest embedding is another side patch
 display(position_similarity_figure(state))
 
 # %%
-position_similarity_widget(sources, config.grid_size, row=2, col=5)
+position_similarity_widget(sources, config.grid_size, row=1, col=0)
 
 # %% [markdown]
 # ## 5. A new image size: resample the position embeddings
@@ -221,40 +265,37 @@ position_similarity_widget(sources, config.grid_size, row=2, col=5)
 # The patch projection, attention and MLP work for any number of tokens, but $\mathbf{E}_{pos}$ has exactly $N + 1$ rows. To fine-tune at a higher resolution the paper keeps the patch size, gets a longer sequence, and *"performs 2D interpolation of the pre-trained position embeddings, according to their location in the original image"* (§3.2). The class token has no location; its row is kept. Our model refuses images of the wrong size and says what to do:
 
 # %%
-big_images = F.interpolate(test.images, size=(48, 48), mode="bilinear", align_corners=False)   # (500, 3, 48, 48)
+big_images = F.interpolate(test_images, size=(12, 12), mode="bilinear", align_corners=False)   # (450, 1, 12, 12)
 try:
     model(big_images[:1])
 except ValueError as error:
     print("ValueError:", error)
 
 # %%
-big = copy.deepcopy(model).resample_position_embeddings(48)     # 8 x 8 grid -> 12 x 12 grid
+big = copy.deepcopy(model).resample_position_embeddings(12)     # 4 x 4 grid -> 6 x 6 grid
 print("pos_embed", tuple(model.pos_embed.shape), "->", tuple(big.pos_embed.shape), " grid", big.config.grid_size)
-assert big.pos_embed.shape == (1, 1 + 12 * 12, D)
+assert big.pos_embed.shape == (1, 1 + 6 * 6, D)
 
-# check against F.interpolate written out: rows 1.. as a (D, 8, 8) image, bicubic, back to a sequence
-grid = rearrange(model.pos_embed[:, 1:].detach(), "1 (h w) d -> 1 d h w", h=8)         # (1, D, 8, 8)
-grid = F.interpolate(grid, size=(12, 12), mode="bicubic", align_corners=False)         # (1, D, 12, 12)
+# check against F.interpolate written out: rows 1.. as a (D, 4, 4) image, bicubic, back to a sequence
+grid = rearrange(model.pos_embed[:, 1:].detach(), "1 (h w) d -> 1 d h w", h=4)         # (1, D, 4, 4)
+grid = F.interpolate(grid, size=(6, 6), mode="bicubic", align_corners=False)           # (1, D, 6, 6)
 by_hand = torch.cat([model.pos_embed[:, :1].detach(), rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)
 assert torch.allclose(big.pos_embed, by_hand, atol=1e-6)
 assert torch.equal(big.pos_embed[:, 0], model.pos_embed[:, 0])      # class token row kept
-assert torch.equal(resample_position_embeddings(model.pos_embed, (8, 8), (8, 8)), model.pos_embed)
+assert torch.equal(resample_position_embeddings(model.pos_embed, (4, 4), (4, 4)), model.pos_embed)
 
 with torch.no_grad():
-    acc_big = (big(big_images).argmax(1) == test.labels).float().mean().item()
-    acc_big_bag = (bag.resample_position_embeddings(48)(big_images).argmax(1) == test.labels).float().mean().item()
-resampled_profile = similarity_by_distance(position_similarity(big.pos_embed, (12, 12)))
-print(f"resampled similarity at distance 1: {resampled_profile[1]:.2f}, at distance 22: {resampled_profile[22]:.2f}")
-print(f"accuracy at 48 px (images upsampled, no fine-tuning): resampled E_pos {acc_big:.3f}, "
-      f"E_pos = 0 {acc_big_bag:.3f}; at 32 px: {acc_cls:.3f}")
-assert resampled_profile[1] > resampled_profile[22]
-assert acc_big > 1 / len(SHAPE_CLASSES)
+    acc_big = (big(big_images).argmax(1) == test_labels).float().mean().item()
+    acc_big_bag = (bag.resample_position_embeddings(12)(big_images).argmax(1) == test_labels).float().mean().item()
+print(f"accuracy at 12 px (images upsampled, no fine-tuning): resampled E_pos {acc_big:.3f}, "
+      f"E_pos = 0 {acc_big_bag:.3f}; at 8 px: {acc_cls:.3f} (chance {1 / len(DIGIT_CLASSES):.2f})")
+assert acc_big > acc_big_bag + 0.2
 
 # %%
-display(similarity_mosaic_figure({"resampled to 12 x 12 (bicubic)": big.pos_embed.detach()}, (12, 12)))
+display(similarity_mosaic_figure({"resampled to 6 x 6 (bicubic)": big.pos_embed.detach()}, (6, 6)))
 
 # %% [markdown]
-# The resampled embeddings keep the smooth 2-D layout. The accuracies above show how far resampling alone carries the model to the new size without any fine-tuning, compared with dropping the positions; the paper always fine-tunes after resampling (§3.2), and resampling gives that fine-tuning a sensible start.
+# The resampled embeddings keep the layout they learned (outer columns alike), now on a 6 × 6 grid; interpolation also makes new neighbours similar, since each new embedding is a blend of its old neighbours. The accuracies above show how far resampling alone carries the model to the new size without any fine-tuning, compared with dropping the positions; the paper always fine-tunes after resampling (§3.2), and resampling gives that fine-tuning a sensible start.
 
 # %% [markdown]
 # ## 6. Exercises
