@@ -128,7 +128,7 @@ with torch.no_grad():
 print(f"accuracy on {len(test_labels)} test images: pool='cls' (as trained) {acc_cls:.3f}, "
       f"pool='mean' with the same weights {acc_mean:.3f} (chance {1 / len(DIGIT_CLASSES):.2f})")
 print(f"cosine similarity of the class token's output and the mean patch output: {cos_cls_mean:.2f} (average)")
-assert acc_cls > 0.8 and 1 / len(DIGIT_CLASSES) + 0.2 < acc_mean < acc_cls
+assert acc_cls > 0.8 and 1 / len(DIGIT_CLASSES) + 0.2 < acc_mean < acc_cls and cos_cls_mean > 0.5
 
 # %% [markdown]
 # The head was trained on the class token's output, so mean pooling with the same weights costs accuracy — but far less than one might guess, because after four layers of attention the class token's output points nearly the same way as the average patch output: the class token has *gathered* its information from the patches. A model meant for mean pooling is trained with it from the start; it often has no class token at all (timm: `class_token=False, global_pool='avg'`), while vit-pytorch keeps the token and averages all $N + 1$ outputs. Our `pool='mean'` averages the $N$ patch outputs. With tuned learning rates the paper finds both poolings about equally good.
@@ -177,12 +177,16 @@ with torch.no_grad():
     acc_shuffled = (model(shuffled_test).argmax(1) == test_labels).float().mean().item()
 print(f"bag of patches: same prediction for shuffled images in {bag_same:.0%} of cases")
 print(f"trained model: accuracy {acc_cls:.3f} on the images, {acc_shuffled:.3f} on the shuffled images")
-assert bag_same == 1.0 and acc_shuffled < acc_cls - 0.1
+assert bag_same == 1.0 and acc_shuffled < 0.2
 
 # %%
 from vit_edu.plots import plot_image_grid
 
-display(plot_image_grid(torch.cat([images[:2], shuffled[:2]]), titles=["image 0", "image 1", "shuffled 0", "shuffled 1"], size=2.0))
+display(plot_image_grid(torch.cat([images[:2], shuffled[:2]]), titles=["image 0", "image 1", "shuffled 0", "shuffled 1"],
+                        size=2.0))
+
+# %% [markdown]
+# On shuffled digits the trained model drops to about chance (10 %): it relies on *where* each stroke is, and it can only know that through $\mathbf{E}_{pos}$. The bag-of-patches model cannot be fooled by shuffling, but for the same reason it can never tell apart two images made of the same patches in different places.
 
 # %% [markdown]
 # ## 4. What the learned position embeddings learn
@@ -201,6 +205,7 @@ for name, profile in profiles.items():
     print(f"{name:>22s}:", "  ".join(f"{v:5.2f}" for v in profile.values()))
 trained, random_init = profiles["trained"], profiles["initial (random)"]
 assert max(abs(v) for v in random_init.values()) < 0.15                 # random: no structure
+assert trained[1] < 0.3 and trained[max(trained)] == max(trained.values())  # no neighbour bump; far corners most alike
 
 # %% [markdown]
 # Not on this small problem: neighbours (distance 1) are hardly more alike than far patches, and the opposite corners (distance 6) are the most alike. The embeddings did learn something — they are far from their random start — but it is not the neighbourhood. What they learn depends on the data. Handwritten digits are centred: the left and right columns of patches are often blank, the middle columns hold the ink. Let us group the patches that way and average the similarity within and across the groups.
@@ -367,7 +372,7 @@ assert feedback.passed, feedback
 #
 # - The input sequence is $[\mathbf{x}_\text{class}; \text{patches}] + \mathbf{E}_{pos}$: one learned token in front (the same for every image) and one learned vector per position. `pool='cls'` reads token 0 at the output, `pool='mean'` averages the patch outputs; the choice adds no parameters but must be made before training.
 # - Without position embeddings the encoder is permutation-equivariant: shuffle the patches and the outputs shuffle, the class token's output does not change, so the model sees a bag of patches.
-# - Learned 1-D position embeddings discover the 2-D grid: after training, nearby patches have similar embeddings (Fig. 7, centre); random init has no structure.
+# - Learned 1-D position embeddings learn what a position *means* for the data. In the paper's large models (Fig. 7, centre) nearby patches get similar embeddings and rows and columns appear; in our tiny digits model, trained for seconds, the embeddings split the often-blank outer columns from the inked middle ones. At random init the similarities are all about 0.
 # - For a new image size keep $P$, resample $\mathbf{E}_{pos}$ in 2-D (`ViT.resample_position_embeddings`), keep the class token's row, then fine-tune.
 #
 # **Next**: [03 · Self-attention](03_self_attention.ipynb) opens the box that mixes the tokens.
