@@ -1,6 +1,6 @@
 """The course's two tiny ViTs: their recipes, one-call training, and the committed checkpoints.
 
-- ``"digits"``: sklearn's 8x8 digits, patch size P = 2 (N = 16 patches), D = 64, L = 4, k = 4;
+- ``"digits"``: sklearn's 8x8 digits, patch size P = 2 (N = 16 patches), D = 96, L = 4, k = 8;
 - ``"shapes"``: 32x32 synthetic shapes in grey clutter, P = 4 (N = 64), D = 64, L = 4, k = 4.
 
 ``train_course_model("digits")`` trains one from scratch with the tuned settings (about a minute
@@ -40,10 +40,15 @@ class CourseRecipe:
 COURSE_RECIPES: dict[str, CourseRecipe] = {
     "digits": CourseRecipe(
         "digits", DIGIT_CLASSES,
-        model=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=64, depth=4, heads=4, mlp_dim=128),
+        # tuned on the seed-0 split; weight seeds 0-2 gave 97.8, 96.9, 96.7% on 1 thread, seed 0 97.3% on 2 threads
+        # (float sums differ with threads). benchmarks/train_targets.py measures it.
+        # No shifts: with P = 2 a one-pixel shift changes every patch, and +-1 px (even horizontal only) cost
+        # 5 points; dropout 0.2 and weight decay 0.5 fight the overfitting of 1,347 images instead.
+        model=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=96, depth=4, heads=8, mlp_dim=192,
+                   dropout=0.2),
         data=dict(test_fraction=0.25),
-        training=dict(epochs=30, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_epochs=2,
-                      label_smoothing=0.1, max_shift=1, shift_padding="zeros", flip=False),
+        training=dict(epochs=40, batch_size=64, lr=3e-3, weight_decay=0.5, warmup_epochs=2,
+                      label_smoothing=0.1, max_shift=0, flip=False),
     ),
     "shapes": CourseRecipe(
         "shapes", SHAPE_CLASSES,
