@@ -4,8 +4,9 @@
 - ``"shapes"``: 32x32 synthetic shapes in grey clutter, P = 4 (N = 64), D = 64, L = 4, k = 4.
 
 ``train_course_model("digits")`` trains one from scratch with the tuned settings (about a minute
-on two CPU cores at most); ``load_course_model("digits")`` loads the trained weights that ship
-inside the package (``vit_edu/assets/*.safetensors``, written by
+on two CPU cores at most; the shapes recipe is not tuned yet, see its comment).
+``load_course_model("digits")`` loads the trained weights that ship inside the package
+(``vit_edu/assets/*.safetensors``, written by
 ``python -m vit_edu train digits --out vit_edu/assets/digits_vit.safetensors``), together with
 the data seed and test accuracy recorded in their metadata.
 """
@@ -54,8 +55,12 @@ COURSE_RECIPES: dict[str, CourseRecipe] = {
         "shapes", SHAPE_CLASSES,
         model=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=64, depth=4, heads=4, mlp_dim=128),
         data=dict(num_train=8000, num_test=2000, clutter="grey"),
-        training=dict(epochs=12, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_epochs=1,
-                      label_smoothing=0.1, max_shift=1, flip=True),
+        # NOT tuned yet: the paper's ViT stays at chance loss for hundreds of steps on this task while a small
+        # CNN learns it at once (benchmarks/shapes_plateau.py). With these settings the test accuracy was 38.6%
+        # after 13 of 40 epochs (the old recipe, lr 3e-3 with shifts and flips: 31.5% after 12), far from the
+        # 95% target; no shapes checkpoint ships yet.
+        training=dict(epochs=40, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
+                      label_smoothing=0.0, max_shift=0, flip=False),
     ),
 }
 
