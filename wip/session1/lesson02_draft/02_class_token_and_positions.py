@@ -38,7 +38,7 @@
 #   or  the mean of the N patch outputs                                   (pool='mean')
 # ```
 #
-# $\mathbf{x}_\text{class}$ is the same learned vector for every image; by the last layer its state has gathered information from the patches through attention, so it differs per image. To see learned embeddings we need a trained model. We train a small ViT on **digits** here (sklearn's 8 × 8 handwritten digits, $P = 2$, so a 4 × 4 grid of $N = 16$ patches, $D = 64$, $L = 4$ blocks, 10 classes): 10 epochs, about 15 s on one CPU core, in the style of the course's digits model (lesson 06 trains it properly). The course's larger shapes model (32 × 32 images, an 8 × 8 grid) had no checkpoint when this lesson was written, so the lesson does not depend on it.
+# $\mathbf{x}_\text{class}$ is the same learned vector for every image; by the last layer its state has gathered information from the patches through attention, so it differs per image. To see learned embeddings we need a trained model. We train a small ViT on **digits** here (sklearn's 8 × 8 handwritten digits, $P = 2$, so a 4 × 4 grid of $N = 16$ patches, $D = 64$, $L = 4$ blocks, 10 classes): 10 epochs, about 15 s on one CPU core. It is a smaller, quicker cousin of the course's digits model that lesson 06 trains properly; its settings are written out in the cell so that this lesson does not change when that recipe is retuned. The course's larger shapes model (32 × 32 images, an 8 × 8 grid) had no checkpoint when this lesson was written, so the lesson does not depend on it.
 
 # %%
 %matplotlib inline
