@@ -24,11 +24,11 @@ from vit_edu.course import COURSE_RECIPES, course_data
 from vit_edu.train import train
 
 VARIANTS = {
-    "recipe (P=2, D=64, L=4)": {},
+    "recipe (P=2, D=96, L=4)": {},
     "shallower (L=2)": dict(depth=2),
     "deeper (L=6)": dict(depth=6),
-    "narrower (D=32)": dict(dim=32, mlp_dim=64),
-    "wider (D=128)": dict(dim=128, mlp_dim=256),
+    "narrower (D=48)": dict(dim=48, mlp_dim=96),
+    "wider (D=192)": dict(dim=192, mlp_dim=384),
     "bigger patches (P=4)": dict(patch_size=4),
 }
 
