@@ -95,7 +95,7 @@ def machine_load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def keep_freed_memory(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 32) -> str:
+def keep_freed_memory(threshold: int = 1 << 30) -> str:
     """Ask glibc's malloc to reuse freed memory instead of returning it to the OS after every call.
 
     By default glibc serves large blocks (a (B, k, T, T) attention tensor is 7 MB for S/16, batch 8)
@@ -103,7 +103,8 @@ def keep_freed_memory(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 
     and the kernel's zeroing of those pages again. That cost falls mostly on code that allocates
     many large tensors, i.e. on the attention-returning path, and is an artefact of the allocator,
     not of the model. PyTorch's CPU performance guide recommends jemalloc or tcmalloc for the same
-    reason; ``mallopt`` gets the same effect without a preload. Returns a line describing what was
+    reason; ``mallopt`` gets the same effect without a preload. ``threshold`` (bytes, < 2 GiB: mallopt
+    takes a C int) becomes both the mmap and the trim threshold. Returns a line describing what was
     set (or why nothing was: not glibc).
     """
     import ctypes
@@ -116,9 +117,9 @@ def keep_freed_memory(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 
     except (OSError, AttributeError, TypeError):
         return "malloc: default (no glibc mallopt on this system)"
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    ok = mallopt(M_MMAP_THRESHOLD, ctypes.c_int(min(mmap_threshold, 2**31 - 1))) == 1
-    ok &= mallopt(M_TRIM_THRESHOLD, ctypes.c_int(min(trim_threshold, 2**31 - 1))) == 1
-    if not ok:
+    if not 0 < threshold < 2**31:
+        raise ValueError(f"threshold must be in (0, 2 GiB) bytes, got {threshold}.")
+    if not all(mallopt(option, ctypes.c_int(threshold)) == 1 for option in (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)):
         return "malloc: default (mallopt refused the thresholds)"
-    return (f"malloc: glibc mmap threshold {mmap_threshold >> 20} MiB, trim threshold "
-            f"{min(trim_threshold, 2**31 - 1) >> 20} MiB (freed memory is reused; --default-malloc to turn off)")
+    return (f"malloc: glibc mmap and trim thresholds {threshold >> 20} MiB "
+            f"(freed memory is reused; --default-malloc to turn off)")

@@ -19,8 +19,8 @@ Memory allocator: before timing, glibc's malloc is told to keep freed memory for
 (``common.keep_freed_memory``). With the default settings every large tensor comes from fresh pages
 that the kernel must fault in and zero, on every forward pass; that penalises the attention path
 (it keeps L tensors of (B, k, T, T)) far more than the compute does: measured here,
-attention/fused = 1.23-1.32 with the default allocator and 1.02 with freed memory reused, while
-the fused and transformers times barely moved. ``--default-malloc`` measures without it.
+attention/fused = 1.23-1.32 with the default allocator and 0.90-1.17 (5 runs) with freed memory
+reused, while the fused and transformers times barely moved. ``--default-malloc`` measures without it.
 
     python benchmarks/inference.py [--rounds 10] [--batch 8] [--preset S/16]
 """
