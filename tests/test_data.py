@@ -137,6 +137,29 @@ def test_grey_clutter_is_grey_and_the_mask_marks_the_coloured_object(shapes):
     assert saturation[outside & ~border].max() < 1e-6  # everything else: grey background and grey clutter
 
 
+def _inner(masks: torch.Tensor) -> torch.Tensor:
+    """Masks eroded by one pixel (anti-aliased edges mix the object's colour with the background)."""
+    inner = masks.clone()
+    for dim, shift in ((1, 1), (1, -1), (2, 1), (2, -1)):
+        inner &= torch.roll(masks, shift, dims=dim)
+    return inner
+
+
+def test_hue_range_red_to_yellow_gives_red_the_largest_and_blue_the_smallest_channel():
+    # on the colour wheel, hues 0-60 degrees (red -> yellow) have R = max and B = min of the three channels
+    warm = make_shapes(300, seed=8, hue_range=(0.0, 60.0))
+    r, g, b = warm.images.permute(1, 0, 2, 3)[:, _inner(warm.masks)]
+    assert (r >= g - 1e-6).all() and (g >= b - 1e-6).all() and (r - b).min() > 0.3
+    # hues 180-240 (cyan -> blue): B is the largest
+    cool = make_shapes(300, seed=8, hue_range=(180.0, 240.0))
+    r, g, b = cool.images.permute(1, 0, 2, 3)[:, _inner(cool.masks)]
+    assert (b >= g - 1e-6).all() and (g >= r - 1e-6).all()
+    # any hue: every channel is the largest somewhere
+    anyhue = make_shapes(300, seed=8)
+    pixels = anyhue.images.permute(1, 0, 2, 3)[:, _inner(anyhue.masks)]
+    assert set(pixels.argmax(dim=0).tolist()) == {0, 1, 2}
+
+
 def test_distractors_are_always_present_and_coloured_in_colour_mode():
     grey, colour = make_shapes(300, seed=7, clutter="grey"), make_shapes(300, seed=7, clutter="colour")
     far = ~torch.nn.functional.max_pool2d(colour.masks[:, None].float(), 3, 1, 1)[:, 0].bool()
@@ -161,7 +184,8 @@ def test_make_shapes_is_fast_enough():
     ("kwargs", "match"),
     [(dict(n=0), "n must"), (dict(n=10, image_size=8), "image_size"), (dict(n=10, clutter="red"), "clutter"),
      (dict(n=10, num_blobs=0), "distractors"), (dict(n=10, object_size=(5.0, 3.0)), "object_size"),
-     (dict(n=10, object_size=(2.0, 9.0)), "object_size")],
+     (dict(n=10, object_size=(2.0, 9.0)), "object_size"), (dict(n=10, hue_range=(60.0, 0.0)), "hue_range"),
+     (dict(n=10, hue_range=(0.0, 400.0)), "hue_range")],
 )
 def test_make_shapes_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -47,9 +47,10 @@ def _upsample(coarse: np.ndarray, size: int) -> np.ndarray:
     return interp @ coarse @ interp.T  # (n, size, size)
 
 
-def _hsv_colours(rng: np.random.Generator, n: int, saturation: tuple, value: tuple) -> np.ndarray:
-    """(n, 3) RGB colours with a uniform hue and saturation/value drawn from the given ranges."""
-    hue = rng.random(n) * 6.0
+def _hsv_colours(rng: np.random.Generator, n: int, saturation: tuple, value: tuple,
+                 hue_range: tuple[float, float] = (0.0, 360.0)) -> np.ndarray:
+    """(n, 3) RGB colours with a hue uniform in ``hue_range`` (degrees) and saturation/value in the given ranges."""
+    hue = rng.uniform(hue_range[0] / 60.0, hue_range[1] / 60.0, n)  # in sixths of the colour wheel
     sat, val = rng.uniform(*saturation, n), rng.uniform(*value, n)
     k = (np.array([5.0, 3.0, 1.0]) + hue[:, None]) % 6.0  # (n, 3)
     return val[:, None] - val[:, None] * sat[:, None] * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
@@ -76,7 +77,7 @@ def _paint(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
 
 
 def _draw_parameters(rng: np.random.Generator, n: int, S: int, clutter: str, num_blobs: int, num_lines: int,
-                     object_size: tuple[float, float], rotate: bool):
+                     object_size: tuple[float, float], rotate: bool, hue_range: tuple[float, float]):
     """All random numbers of a batch, drawn up front so rendering can go in cache-sized chunks."""
     scale = S / 32.0
     channels = 1 if clutter == "grey" else 3
@@ -95,7 +96,7 @@ def _draw_parameters(rng: np.random.Generator, n: int, S: int, clutter: str, num
         line_ends=rng.uniform(0, S, (num_lines, 2, 2, n, 1, 1)), line_colour=distractor_colours(num_lines),
         label=rng.integers(0, len(SHAPE_CLASSES), n), size=rng.uniform(*object_size, (n, 1, 1)) * scale,
         position=rng.random((2, n, 1, 1)), theta=rng.uniform(0, 2 * np.pi, (n, 1, 1)) * rotate,
-        colour=_hsv_colours(rng, n, (0.7, 1.0), (0.6, 1.0)),
+        colour=_hsv_colours(rng, n, (0.7, 1.0), (0.6, 1.0), hue_range),
     )
     p["channels"] = channels
     return p
@@ -140,6 +141,7 @@ def _render(p: dict, rows: slice, S: int) -> tuple[np.ndarray, np.ndarray]:
 def make_shapes(
     n: int, image_size: int = 32, seed: int = 0, clutter: str = "grey",
     num_blobs: int = 4, num_lines: int = 3, object_size: tuple[float, float] = (3.5, 5.5), rotate: bool = True,
+    hue_range: tuple[float, float] = (0.0, 360.0),
 ) -> Shapes:
     """Generate ``n`` images of one labelled shape among distractors.
 
@@ -151,6 +153,10 @@ def make_shapes(
         num_blobs, num_lines: distractors per image (>= 1 each).
         object_size: range of the object's size (circle radius) in pixels for S = 32 (scaled with S).
         rotate: rotate squares, triangles and crosses by a random angle (else upright).
+        hue_range: the object's hue is uniform in this range of degrees on the colour wheel (0 red,
+            60 yellow, 120 green, 240 blue); ``(0, 360)`` is any hue, ``(0, 60)`` red to yellow.
+            A ViT's patch embedding is linear in RGB, so it cannot tell "coloured" from "grey" for
+            every hue at once; see the course recipe in :mod:`vit_edu.course` for what that costs.
 
     Returns:
         :class:`Shapes` with labels in ``range(len(SHAPE_CLASSES))``.
@@ -168,7 +174,10 @@ def make_shapes(
     if not 1.0 <= object_size[0] <= object_size[1] <= 8.0:
         raise ValueError(f"object_size must be a (min, max) range of radii in [1, 8] (pixels at S = 32), "
                          f"got {object_size}.")
-    params = _draw_parameters(np.random.default_rng(seed), n, S, clutter, num_blobs, num_lines, object_size, rotate)
+    if not (len(hue_range) == 2 and 0.0 <= hue_range[0] <= hue_range[1] <= 360.0):
+        raise ValueError(f"hue_range must be (low, high) degrees with 0 <= low <= high <= 360, got {hue_range!r}.")
+    params = _draw_parameters(np.random.default_rng(seed), n, S, clutter, num_blobs, num_lines, object_size, rotate,
+                              tuple(float(h) for h in hue_range))
     images = np.empty((n, 3, S, S), dtype=np.float32)
     masks = np.empty((n, S, S), dtype=bool)
     chunk = max(1, 2**18 // (S * S))  # about 1 MB per float32 plane: stays in cache
