@@ -20,14 +20,13 @@ import time
 
 import torch
 
-HELD_OUT_SEED = 101  # the course model trains on make_shapes(seed=0) and is tested on seed=1
+HELD_OUT_SEED = 101  # the course model trains on course_shapes(seed=0) and is tested on seed=1
 POINTING_TARGET, ENERGY_TARGET, ENERGY_OVER_CHANCE = 0.95, 0.8, 4.0
 
 
 def main() -> int:
     from vit_edu.attention_metrics import mask_to_patch_mask
-    from vit_edu.course import load_course_model
-    from vit_edu.data import make_shapes
+    from vit_edu.course import course_shapes, load_course_model
     from vit_edu.localisation import deletion_scores, depth_profile, explanation_maps, localisation_scores
     from vit_edu.train import evaluate
 
@@ -42,7 +41,7 @@ def main() -> int:
     start = time.perf_counter()
 
     model = load_course_model("shapes")
-    data = make_shapes(args.images, image_size=model.config.image_size[0], seed=HELD_OUT_SEED)
+    data = course_shapes(args.images, seed=HELD_OUT_SEED)
     patch_masks = mask_to_patch_mask(data.masks, model.config.patch_size)
     print(f"shapes model on {args.images} held-out images (seed {HELD_OUT_SEED}): accuracy "
           f"{evaluate(model, data.images, data.labels):.3f}")

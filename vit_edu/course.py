@@ -22,6 +22,7 @@ import torch
 
 from .data import DIGIT_CLASSES, SHAPE_CLASSES, load_digits_split, make_shapes
 from .model import ViT
+from .shapes import Shapes
 from .train import History, train
 
 COURSE_MODEL_NAMES = ("digits", "shapes")
@@ -95,17 +96,26 @@ def _recipe(name: str) -> CourseRecipe:
 def course_data(name: str, data_seed: int = 0) -> CourseData:
     """The data a course model is trained and tested on (deterministic for a ``data_seed``).
 
-    Shapes: the training set is ``make_shapes(num_train, seed=2 * data_seed)`` and the test set
-    ``make_shapes(num_test, seed=2 * data_seed + 1)``, so they never share images.
+    Shapes: the training set is ``course_shapes(num_train, seed=2 * data_seed)`` and the test set
+    ``course_shapes(num_test, seed=2 * data_seed + 1)``, so they never share images.
     """
     recipe = _recipe(name)
     if name == "digits":
         return CourseData(*load_digits_split(seed=data_seed, **recipe.data))
-    options = {key: value for key, value in recipe.data.items() if key not in ("num_train", "num_test")}
-    size = recipe.model["image_size"]
-    train_set = make_shapes(recipe.data["num_train"], image_size=size, seed=2 * data_seed, **options)
-    test_set = make_shapes(recipe.data["num_test"], image_size=size, seed=2 * data_seed + 1, **options)
+    train_set = course_shapes(recipe.data["num_train"], seed=2 * data_seed)
+    test_set = course_shapes(recipe.data["num_test"], seed=2 * data_seed + 1)
     return CourseData(train_set.images, train_set.labels, test_set.images, test_set.labels, test_set.masks)
+
+
+def course_shapes(n: int, seed: int) -> Shapes:
+    """``n`` shapes drawn exactly like the shapes course model's data (size, hues, clutter, ...).
+
+    The model trains on seeds 0, 2, 4, ... and is tested on 1, 3, 5, ... (one per ``data_seed``);
+    use a seed >= 100 for images that are new to it.
+    """
+    recipe = _recipe("shapes")
+    options = {key: value for key, value in recipe.data.items() if key not in ("num_train", "num_test")}
+    return make_shapes(n, image_size=recipe.model["image_size"], seed=seed, **options)
 
 
 def train_course_model(
