@@ -20,9 +20,6 @@ TARGETS = {"digits": 0.97, "shapes": 0.95}
 @pytest.mark.parametrize("name", COURSE_MODEL_NAMES)
 def test_course_checkpoint_reaches_its_recorded_accuracy(name):
     path = course_checkpoint_path(name)
-    if name == "shapes" and not path.is_file():
-        pytest.skip("no shapes checkpoint ships yet: the recipe does not reach its target (issue 5, "
-                    "benchmarks/shapes_plateau.py)")
     assert path.is_file() and path.stat().st_size <= 5 * 2**20
     info = course_model_info(name)
     model = load_course_model(name)
