@@ -176,3 +176,36 @@ def test_subprocess_error_exit_code(files):
     result = run("attention", folder / "missing.png", "--checkpoint", folder / "model.safetensors", "--out",
                  folder / "x.png")
     assert result.returncode == 2 and "not found" in result.stderr and result.stdout == ""
+
+
+# --- pretrain -------------------------------------------------------------------------------------
+def test_pretrain_writes_a_checkpoint_that_scores_as_recorded(capsys, tmp_path, monkeypatch):
+    import json
+
+    from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
+    from vit_edu.train import evaluate
+    from vit_edu.transfer import PRETRAIN_RECIPE, pretrain_test_data
+
+    monkeypatch.setitem(PRETRAIN_RECIPE, "data", {**PRETRAIN_RECIPE["data"], "num_train": 256, "num_test": 64})
+    monkeypatch.setitem(PRETRAIN_RECIPE, "training", {**PRETRAIN_RECIPE["training"], "batch_size": 64})
+    out = tmp_path / "pre.safetensors"
+    code, stdout, err = run_here(capsys, "pretrain", "--out", out, "--epochs", "1", "--no-progress", "--seed", "3")
+    assert code == 0, err
+    info = read_checkpoint_metadata(out)
+    assert info["seed"] == "3" and info["epochs"] == "1" and json.loads(info["recipe"])["training"]["epochs"] == 1
+    images, labels = pretrain_test_data()
+    assert len(labels) == 64
+    assert abs(evaluate(load_checkpoint(out), images, labels) - float(info["test_accuracy"])) < 1e-6
+    assert f"{float(info['test_accuracy']):.2%}" in stdout
+    code, _, err = run_here(capsys, "pretrain", "--out", out, "--epochs", "1")
+    assert code == 2 and "--force" in err
+
+
+def test_pretrain_errors(capsys, tmp_path):
+    code, _, err = run_here(capsys, "pretrain", "--out", tmp_path)
+    assert code == 2 and "is a directory" in err
+    code, _, err = run_here(capsys, "pretrain", "--out", tmp_path / "x.safetensors", "--threads", "0")
+    assert code == 2 and "--threads must be a positive integer" in err
+    code, _, err = run_here(capsys, "pretrain", "--out", tmp_path / "x.safetensors", "--epochs", "0")
+    assert code == 2 and "--epochs must be a positive integer" in err
+    assert not (tmp_path / "x.safetensors").exists()

@@ -12,6 +12,8 @@ Commands:
         Parameters and FLOPs per component (see vit_edu.cli_commands).
     attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png [--force]
         Save the class token's attention map of a model on an image beside the image.
+    pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]
+        Pre-train lesson 10's tiny ViT on glyph shapes in clutter and save it (see vit_edu.transfer).
 
 Each command is a ``_add_<command>`` function that registers a subparser and a handler, so new
 commands are added without touching the others.
@@ -80,10 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .classroom_cli import add_classroom_commands  # student-notebooks, export-html
 
     add_classroom_commands(commands)
-    from .cli_commands import add_attention, add_params  # params, attention
+    from .cli_commands import add_attention, add_params, add_pretrain  # params, attention, pretrain
 
     add_params(commands)
     add_attention(commands)
+    add_pretrain(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The ``params`` and ``attention`` commands of ``python -m vit_edu`` (registered in ``__main__``).
+"""The ``params``, ``attention`` and ``pretrain`` commands of ``python -m vit_edu`` (registered in ``__main__``).
 
 - ``params PRESET`` or ``params --image-size 256 --patch-size 32 --dim 1024 --depth 6 --heads 16
   --mlp-dim 2048 --num-classes 1000``: parameters per component (paper Table 1) and FLOPs per
@@ -6,6 +6,8 @@
 - ``attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png``: the class token's
   attention map of a model on one image (resized to the model's input size), saved as the image,
   the map, and the overlay side by side.
+- ``pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]``: pre-train lesson 10's
+  tiny ViT (:func:`vit_edu.transfer.pretrain`) and save it with its recipe and test accuracy.
 
 Handlers return an exit code: 0 success, 2 bad arguments or inputs (with a one-line ``error: ...``
 on stderr that names the problem and the fix).
@@ -216,3 +218,51 @@ def add_attention(commands) -> None:
                                                                          "dropped per row (default 0.9)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.set_defaults(handler=run_attention)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Pre-train lesson 10's tiny ViT (:data:`vit_edu.transfer.PRETRAIN_RECIPE`) and save it with its results."""
+    out = Path(args.out)
+    if out.is_dir():
+        return _error(f"--out {out} is a directory; give a file name such as {out / 'pretrained_vit.safetensors'}.")
+    if out.exists() and not args.force:
+        return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
+    if args.threads is not None and args.threads <= 0:
+        return _error(f"--threads must be a positive integer, got {args.threads}.")
+    import json
+
+    import torch
+
+    from .checkpoints import save_checkpoint
+    from .transfer import PRETRAIN_RECIPE, pretrain
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    run = pretrain(epochs=args.epochs, seed=args.seed, device=args.device, progress=not args.no_progress)
+    history = run.history
+    recipe = {**PRETRAIN_RECIPE, "training": {**PRETRAIN_RECIPE["training"], "epochs": len(history.train_loss)}}
+    metadata = {
+        "task": "pretrain_glyph_shapes", "seed": args.seed, "epochs": len(history.train_loss),
+        "recipe": json.dumps(recipe), "num_test": PRETRAIN_RECIPE["data"]["num_test"],
+        "test_seed": PRETRAIN_RECIPE["data"]["test_seed"], "test_accuracy": f"{run.test_accuracy:.4f}",
+        "train_seconds": f"{history.total_seconds:.1f}", "threads": torch.get_num_threads(),
+    }
+    save_checkpoint(run.model, out, overwrite=args.force, metadata=metadata)
+    print(f"pre-training: test accuracy {run.test_accuracy:.2%} after {len(history.train_loss)} epochs "
+          f"({history.total_seconds:.0f} s); saved {out}")
+    return 0
+
+
+def add_pretrain(commands) -> None:
+    """Register ``pretrain`` on an ``argparse`` subparsers object."""
+    parser = commands.add_parser("pretrain", help="pre-train lesson 10's tiny ViT and save a checkpoint",
+                                 description="Pre-train the tiny ViT of lesson 10 (transfer) on twelve glyph shapes "
+                                             "in clutter and save it with its test accuracy in the metadata.")
+    parser.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order")
+    parser.add_argument("--device", default="cpu", help="cpu (reproduces the committed checkpoint), cuda, ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=run_pretrain)
