@@ -24,12 +24,12 @@ from vit_edu.course import COURSE_RECIPES, course_data
 from vit_edu.train import train
 
 VARIANTS = {
-    "recipe (P=2, D=96, L=4)": {},
+    "recipe (P=4, D=96, L=4)": {},
     "shallower (L=2)": dict(depth=2),
     "deeper (L=6)": dict(depth=6),
     "narrower (D=48)": dict(dim=48, mlp_dim=96),
     "wider (D=192)": dict(dim=192, mlp_dim=384),
-    "bigger patches (P=4)": dict(patch_size=4),
+    "smaller patches (P=2)": dict(patch_size=2),
 }
 
 
