@@ -1,0 +1,37 @@
+"""``benchmarks/transfer.py`` reproduces a row of its committed table (benchmarks/results/transfer.json)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "benchmarks" / "results" / "transfer.json"
+
+
+def test_committed_table_is_complete():
+    table = json.loads(TABLE.read_text())
+    cells = {(s["method"], s["image_size"], s["per_class"]) for s in table["summary"]}
+    assert len(cells) == 25 and all(s["seeds"] == 3 for s in table["summary"])
+    assert len(table["rows"]) == 75
+    for s in table["summary"]:
+        accs = [r["test_accuracy"] for r in table["rows"]
+                if (r["method"], r["image_size"], r["per_class"]) == (s["method"], s["image_size"], s["per_class"])]
+        assert abs(s["mean"] - sum(accs) / 3) < 1e-9 and s["min"] == min(accs)
+
+
+def test_benchmark_script_reproduces_the_linear_probe_row(tmp_path):
+    out = tmp_path / "row.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "transfer.py"), "--methods", "linear_probe",
+                             "--budgets", "5", "--seeds", "0", "--high-res", "0", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "linear_probe" in result.stdout
+    row = json.loads(out.read_text())["rows"][0]
+    stored = [r for r in json.loads(TABLE.read_text())["rows"]
+              if (r["method"], r["image_size"], r["per_class"], r["seed"]) == ("linear_probe", 32, 5, 0)]
+    assert len(stored) == 1
+    for key in ("num_train", "trainable", "steps"):
+        assert row[key] == stored[0][key]
+    # same machine and threads: identical; other CPUs differ in the last bits of the float sums
+    assert abs(row["test_accuracy"] - stored[0]["test_accuracy"]) <= 0.01
