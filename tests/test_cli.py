@@ -209,3 +209,9 @@ def test_pretrain_errors(capsys, tmp_path):
     code, _, err = run_here(capsys, "pretrain", "--out", tmp_path / "x.safetensors", "--epochs", "0")
     assert code == 2 and "--epochs must be a positive integer" in err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_train_rejects_a_non_positive_thread_count(capsys, tmp_path):
+    code, _, err = run_here(capsys, "train", "digits", "--out", tmp_path / "x.safetensors", "--threads", "0")
+    assert code == 2 and "--threads must be a positive integer" in err
+    assert not (tmp_path / "x.safetensors").exists()

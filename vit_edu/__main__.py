@@ -41,6 +41,9 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"error: --out {out} is a directory; give a file name such as {out / 'model.safetensors'}.",
               file=sys.stderr)
         return 2
+    if args.threads is not None and args.threads <= 0:
+        print(f"error: --threads must be a positive integer, got {args.threads}.", file=sys.stderr)
+        return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     run = train_course_model(args.model, epochs=args.epochs, seed=args.seed, data_seed=args.data_seed,
