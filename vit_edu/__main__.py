@@ -31,19 +31,13 @@ def _run_train(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoints import save_checkpoint
+    from .cli_commands import check_checkpoint_arguments
     from .course import train_course_model
 
+    failed = check_checkpoint_arguments(args, "model.safetensors")
+    if failed is not None:
+        return failed
     out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"error: {out} already exists; pass --force to overwrite it or choose another --out.", file=sys.stderr)
-        return 2
-    if out.is_dir():
-        print(f"error: --out {out} is a directory; give a file name such as {out / 'model.safetensors'}.",
-              file=sys.stderr)
-        return 2
-    if args.threads is not None and args.threads <= 0:
-        print(f"error: --threads must be a positive integer, got {args.threads}.", file=sys.stderr)
-        return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     run = train_course_model(args.model, epochs=args.epochs, seed=args.seed, data_seed=args.data_seed,

@@ -29,6 +29,21 @@ def _error(message: str) -> int:
     return 2
 
 
+def check_checkpoint_arguments(args: argparse.Namespace, example_name: str) -> int | None:
+    """The checks shared by ``train`` and ``pretrain``: ``--out`` a new file (or ``--force``), ``--threads`` > 0.
+
+    Returns the exit code 2 after printing the error, or None if the arguments are fine.
+    """
+    out = Path(args.out)
+    if out.is_dir():
+        return _error(f"--out {out} is a directory; give a file name such as {out / example_name}.")
+    if out.exists() and not args.force:
+        return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
+    if args.threads is not None and args.threads <= 0:
+        return _error(f"--threads must be a positive integer, got {args.threads}.")
+    return None
+
+
 def _format_count(value: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:
@@ -222,13 +237,10 @@ def add_attention(commands) -> None:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pre-train lesson 10's tiny ViT (:data:`vit_edu.transfer.PRETRAIN_RECIPE`) and save it with its results."""
+    failed = check_checkpoint_arguments(args, "pretrained_vit.safetensors")
+    if failed is not None:
+        return failed
     out = Path(args.out)
-    if out.is_dir():
-        return _error(f"--out {out} is a directory; give a file name such as {out / 'pretrained_vit.safetensors'}.")
-    if out.exists() and not args.force:
-        return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
-    if args.threads is not None and args.threads <= 0:
-        return _error(f"--threads must be a positive integer, got {args.threads}.")
     import json
 
     import torch
