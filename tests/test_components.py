@@ -58,6 +58,28 @@ def test_linear_and_conv_patch_embedding_are_the_same_map(patch):
     torch.testing.assert_close(out_linear, reference)
 
 
+@pytest.mark.parametrize("form", ["conv", "linear"])
+@pytest.mark.parametrize("mean, std", [((0.5,), (0.5,)), ((0.4, 0.5, 0.6), (0.2, 0.3, 0.25))])
+def test_folding_input_normalization_into_the_patch_embedding(form, mean, std):
+    embed = PatchEmbedding((2, 4), channels=3, dim=16, form=form)
+    with torch.no_grad():
+        embed.proj.bias.normal_()
+    images = torch.rand(2, 3, 8, 8)
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    expected = embed((images - m) / s)  # the embedding of normalised images ...
+    assert embed.fold_input_normalization(mean if len(mean) > 1 else mean[0], std if len(std) > 1 else std[0]) is embed
+    torch.testing.assert_close(embed(images), expected, atol=1e-5, rtol=1e-5)  # ... now from the raw ones
+
+
+def test_fold_input_normalization_rejects_bad_statistics():
+    embed = PatchEmbedding(4, channels=3, dim=8)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        embed.fold_input_normalization(0.5, 0.0)
+    with pytest.raises(ValueError, match="mean must be one number or 3"):
+        embed.fold_input_normalization((0.5, 0.5), 0.5)
+
+
 def test_class_token_and_positions():
     module = ClassTokenAndPositions(num_patches=4, dim=3)
     with torch.no_grad():

@@ -1,5 +1,7 @@
 """The full model: the vit-pytorch API, shapes, pooling, attention output, reference equivalence."""
 
+import math
+
 import pytest
 import torch
 
@@ -90,6 +92,43 @@ def test_init_scheme():
     torch.testing.assert_close(torch.quantile(weight.double().flatten(), probs), expected, atol=5e-4, rtol=0)
     assert torch.count_nonzero(model.blocks[0].attn.qkv.bias) == 0
     assert torch.equal(model.norm.weight, torch.ones(192))
+
+
+def test_jax_init_scheme_follows_the_papers_code():
+    model = ViT.from_config(preset("Ti/16", depth=1), seed=0, weight_init="jax")
+    D, M = 192, 768
+    # Xavier-uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)); std a / sqrt(3). qkv = three D x D matrices.
+    for weight, fan_in, fan_out in ((model.blocks[0].mlp.fc1.weight, D, M), (model.blocks[0].attn.qkv.weight, D, D),
+                                    (model.blocks[0].attn.proj.weight, D, D)):
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert weight.abs().max() <= bound and weight.abs().max() > 0.99 * bound
+        assert abs(weight.std().item() - bound / math.sqrt(3)) < 0.02 * bound
+    # LeCun normal on the patch kernel: the truncated distribution's std is 1 / sqrt(fan_in)
+    kernel = model.patch_embed.proj.weight  # (D, 3, 16, 16)
+    fan_in = 3 * 16 * 16
+    assert abs(kernel.std().item() * math.sqrt(fan_in) - 1.0) < 0.02
+    from scipy.stats import truncnorm
+
+    scale = 1 / math.sqrt(fan_in) / truncnorm.std(-2, 2)
+    assert kernel.abs().max() <= 2 * scale + 1e-6
+    assert torch.count_nonzero(model.head.weight) == 0 and torch.count_nonzero(model.head.bias) == 0
+    assert torch.count_nonzero(model.cls_token) == 0
+    assert abs(model.pos_embed.std().item() - 0.02) < 0.002
+    assert torch.count_nonzero(model.blocks[0].mlp.fc1.bias) == 0
+    again = ViT.from_config(preset("Ti/16", depth=1), seed=0, weight_init="jax")
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_jax_init_treats_both_patch_embedding_forms_alike():
+    kwargs = dict(image_size=16, patch_size=4, num_classes=2, dim=64, depth=1, heads=2, mlp_dim=32, seed=0,
+                  weight_init="jax")
+    linear = ViT(**kwargs, patch_embedding="linear").patch_embed.proj.weight
+    assert abs(linear.std().item() * math.sqrt(48) - 1.0) < 0.05  # LeCun, not Xavier (sqrt(2 / 112) * sqrt(48) = 0.93)
+
+
+def test_unknown_init_scheme_is_rejected():
+    with pytest.raises(ValueError, match="weight_init"):
+        ViT(image_size=16, patch_size=4, num_classes=2, dim=8, depth=1, heads=2, mlp_dim=8, weight_init="xavier")
 
 
 def test_from_config_roundtrip():

@@ -1,6 +1,7 @@
 """Linear vs non-linear probes on single patches: why the course's shapes have warm hues."""
 
 import pytest
+import torch
 
 from vit_edu.course import COURSE_RECIPES
 from vit_edu.probes import object_patch_probe
@@ -33,3 +34,48 @@ def test_course_shapes_keep_the_issue_constraints():
     shapes = make_shapes(1000, seed=11, **SHAPES_DATA)
     coverage = patch_coverage(shapes.masks, COURSE_RECIPES["shapes"].model["patch_size"]).mean().item()
     assert 0.10 < coverage <= 0.20
+
+
+def test_first_layer_view_of_uniform_attention_and_identical_tokens():
+    from vit_edu import ViT
+    from vit_edu.probes import first_layer_view
+
+    model = ViT(image_size=16, patch_size=4, num_classes=2, dim=16, depth=1, heads=2, mlp_dim=8, seed=0)
+    with torch.no_grad():
+        model.pos_embed.zero_()
+        model.blocks[0].attn.qkv.weight.zero_()  # q = k = 0: every score equal, attention uniform
+    flat = torch.full((3, 3, 16, 16), 0.3)  # every patch identical -> every token identical
+    view = first_layer_view(model, flat)
+    assert abs(view.token_similarity - 1.0) < 1e-5 and abs(view.attention_from_uniform) < 1e-6
+    with pytest.raises(TypeError, match="ViT"):
+        first_layer_view(torch.nn.Linear(2, 2), flat)
+
+
+def test_first_layer_view_of_attention_on_one_patch():
+    from vit_edu import ViT
+    from vit_edu.probes import first_layer_view
+
+    model = ViT(image_size=8, patch_size=4, num_classes=2, dim=8, depth=1, heads=1, mlp_dim=8, seed=0)
+    # hand-made case: the class token's attention puts weight 1 on one of N = 4 patches
+    # -> total-variation distance from uniform = 0.5 * (3/4 + 3 * 1/4) = 0.75
+    one_hot = torch.zeros(2, 1, 5, 5)
+    one_hot[:, :, :, 2] = 1.0
+    original = model.forward
+    model.forward = lambda images, return_attention=False: (original(images), [one_hot])
+    view = first_layer_view(model, torch.rand(2, 3, 8, 8))
+    assert abs(view.attention_from_uniform - 0.75) < 1e-6
+    assert -1.0 <= view.token_similarity <= 1.0
+
+
+def test_the_papers_init_and_input_scale_make_block_1_see_distinct_tokens_and_focus():
+    # the mechanism behind the shapes recipe (vit_edu/course.py), on a fresh, untrained model
+    from vit_edu import ViT
+    from vit_edu.course import course_shapes
+    from vit_edu.probes import first_layer_view
+
+    images = course_shapes(64, seed=300).images
+    model = {k: v for k, v in COURSE_RECIPES["shapes"].model.items() if k != "weight_init"}
+    timm_raw = first_layer_view(ViT(**model, weight_init="timm", seed=0), images)
+    jax_scaled = first_layer_view(ViT(**model, weight_init="jax", seed=0), 2 * images - 1)
+    assert timm_raw.token_similarity > 0.8 and jax_scaled.token_similarity < 0.5
+    assert timm_raw.attention_from_uniform < 0.02 and jax_scaled.attention_from_uniform > 0.2

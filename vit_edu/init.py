@@ -1,14 +1,23 @@
-"""The one weight-initialisation scheme of vit_edu.
+"""How vit_edu initialises weights: two schemes.
 
-Following timm's ViT (and BERT before it):
+``"timm"`` (the default), following timm's ViT (and BERT before it):
 - every Linear and the patch-projection Conv2d: truncated normal, std 0.02, cut at +-2 std;
   biases zero;
 - LayerNorm: weight 1, bias 0;
 - class token and position embeddings: truncated normal, std 0.02.
 
-NOTE(deviation): the original JAX code uses Xavier-uniform for Linear layers, LeCun-normal for
-the patch kernel and a zero head. Checkpoints overwrite all of this anyway; for training from
-scratch on small data, the std-0.02 scheme is the common choice.
+``"jax"``, the paper's own code (google-research/vision_transformer, as timm's ``jax_impl``):
+- Linear layers: Xavier-uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); the fused qkv
+  matrix counts as three D x D matrices (the JAX code has separate query, key and value layers);
+  biases zero;
+- the patch projection: LeCun normal, truncated normal with std 1 / sqrt(P^2 C) (the std of the
+  *truncated* distribution, as ``jax.nn.initializers.lecun_normal``);
+- the head and the class token: zero; position embeddings: normal, std 0.02; LayerNorm: 1 and 0.
+Its weights are 4-8x larger than std 0.02, so a freshly built model's attention is less uniform
+and its patch embedding does not drown in the position embeddings. For the course's shapes model
+it is what lets training leave the chance plateau within an epoch (see vit_edu/course.py).
+
+Checkpoints overwrite all of this anyway.
 
 ``seed`` makes the initialisation reproducible without touching torch's global RNG.
 """
@@ -21,10 +30,12 @@ import torch
 from torch import nn
 
 INIT_STD = 0.02
+INIT_SCHEMES = ("timm", "jax")
+_TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to +-2
 
 
-def _trunc_normal(tensor: torch.Tensor, generator: torch.Generator | None) -> None:
-    """N(0, INIT_STD^2) truncated to +-2 std, by inverse-CDF sampling.
+def _trunc_normal(tensor: torch.Tensor, generator: torch.Generator | None, std: float = INIT_STD) -> None:
+    """N(0, std^2) truncated to +-2 std, by inverse-CDF sampling.
 
     A uniform draw between Phi(-2) and Phi(2), mapped through the inverse normal CDF
     (``erfinv``). One pass over the tensor; ``nn.init.trunc_normal_`` in torch 2.13 redraws by
@@ -32,30 +43,69 @@ def _trunc_normal(tensor: torch.Tensor, generator: torch.Generator | None) -> No
     """
     low, high = (math.erf(bound / math.sqrt(2)) for bound in (-2.0, 2.0))  # 2 Phi(b) - 1
     tensor.uniform_(low, high, generator=generator)
-    tensor.erfinv_().mul_(INIT_STD * math.sqrt(2)).clamp_(-2 * INIT_STD, 2 * INIT_STD)
+    tensor.erfinv_().mul_(std * math.sqrt(2)).clamp_(-2 * std, 2 * std)
+
+
+def _xavier_uniform(weight: torch.Tensor, generator: torch.Generator | None, parts: int = 1) -> None:
+    """U(-a, a), a = sqrt(6 / (fan_in + fan_out)); ``parts`` stacked matrices count separately."""
+    fan_out, fan_in = weight.shape[0] // parts, weight.shape[1]
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    weight.uniform_(-bound, bound, generator=generator)
 
 
 @torch.no_grad()
-def init_weights(model: nn.Module, seed: int | None = None) -> nn.Module:
+def init_weights(model: nn.Module, seed: int | None = None, scheme: str = "timm") -> nn.Module:
     """Initialise ``model`` in place (Linear, Conv2d, LayerNorm, ``cls_token``, ``pos_embed``).
 
     Args:
         model: any module built from vit_edu parts.
         seed: if given, a private ``torch.Generator`` seeded with it draws all weights, so the
             same seed gives the same model whatever else used the global RNG.
+        scheme: ``"timm"`` or ``"jax"`` (see the module docstring).
 
     Returns:
         ``model``, for chaining.
     """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"scheme (weight_init) must be one of {INIT_SCHEMES}, got {scheme!r}.")
     generator = None
     if seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
+    if scheme == "jax":
+        return _init_jax(model, generator)
     for name, param in model.named_parameters():
         if name.split(".")[-1] in ("cls_token", "pos_embed"):
             _trunc_normal(param, generator)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             _trunc_normal(module.weight, generator)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
+def _init_jax(model: nn.Module, generator: torch.Generator | None) -> nn.Module:
+    """The ``"jax"`` scheme (module docstring); the head is the module named ``head``."""
+    for name, param in model.named_parameters():
+        if name.split(".")[-1] == "pos_embed":
+            param.normal_(0.0, INIT_STD, generator=generator)
+        elif name.split(".")[-1] == "cls_token":
+            nn.init.zeros_(param)
+    head = getattr(model, "head", None)
+    for name, module in model.named_modules():
+        if module is head and isinstance(module, nn.Linear):
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear) and not name.endswith("patch_embed.proj"):
+            _xavier_uniform(module.weight, generator, parts=3 if name.split(".")[-1] == "qkv" else 1)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.Conv2d, nn.Linear)):  # the patch projection, either form
+            fan_in = module.weight[0].numel()
+            _trunc_normal(module.weight, generator, std=1.0 / math.sqrt(fan_in) / _TRUNCATED_STD)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.LayerNorm):

@@ -51,6 +51,8 @@ class ViT(nn.Module):
         layer_norm_eps: 1e-6 (original code, timm).
         patch_embedding: ``"conv"`` or ``"linear"``, two forms of the same map (see patches.py).
         seed: seed for the initial weights (see init.py); ``None`` uses torch's global RNG.
+        weight_init: ``"timm"`` (std 0.02 everywhere; default) or ``"jax"`` (the paper's code:
+            Xavier-uniform, LeCun-normal patch projection, zero head); see init.py.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class ViT(nn.Module):
         layer_norm_eps: float = 1e-6,
         patch_embedding: str = "conv",
         seed: int | None = None,
+        weight_init: str = "timm",
     ) -> None:
         super().__init__()
         cfg = ViTConfig(
@@ -92,11 +95,11 @@ class ViT(nn.Module):
         )
         self.norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
-        init_weights(self, seed=seed)
+        init_weights(self, seed=seed, scheme=weight_init)
 
     @classmethod
     def from_config(cls, config: ViTConfig, **kwargs) -> ViT:
-        """Build a model from a :class:`ViTConfig` (``kwargs``: ``patch_embedding``, ``seed``)."""
+        """Build a model from a :class:`ViTConfig` (``kwargs``: ``patch_embedding``, ``seed``, ``weight_init``)."""
         if not isinstance(config, ViTConfig):
             raise TypeError(f"config must be a ViTConfig, got {type(config).__name__}.")
         fields = {f: getattr(config, f) for f in config.__dataclass_fields__}

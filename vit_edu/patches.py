@@ -113,6 +113,39 @@ class PatchEmbedding(nn.Module):
         grid = self.proj(images)  # (B, D, H/P, W/P)
         return rearrange(grid, "b d h w -> b (h w) d")  # (B, N, D)
 
+    @torch.no_grad()
+    def fold_input_normalization(self, mean, std) -> PatchEmbedding:
+        """Absorb x -> (x - mean) / std into E and b, in place, so raw images give the same tokens.
+
+        A model trained on normalised images then takes the raw ones: the normalisation is affine
+        and the projection linear, so (x - m) / s E + b = x (E / s) + (b - (m / s) E), per channel c.
+
+        Args:
+            mean, std: one number, or one per channel (length C); every std must be > 0.
+
+        Returns:
+            ``self``.
+        """
+        weight = self.proj.weight
+        mean = torch.as_tensor(mean, dtype=weight.dtype).flatten()
+        std = torch.as_tensor(std, dtype=weight.dtype).flatten()
+        for name, value in (("mean", mean), ("std", std)):
+            if value.numel() not in (1, self.channels):
+                raise ValueError(f"{name} must be one number or {self.channels} (one per channel), "
+                                 f"got {value.numel()}.")
+        if not bool((std > 0).all()):
+            raise ValueError(f"std must be > 0, got {std.tolist()}.")
+        mean, std = mean.expand(self.channels), std.expand(self.channels)
+        if self.form == "conv":  # weight (D, C, P_h, P_w)
+            per_input = (1.0 / std).view(1, -1, 1, 1)
+            shift = (weight * (mean / std).view(1, -1, 1, 1)).sum(dim=(1, 2, 3))  # (D,)
+        else:  # weight (D, P_h P_w C), channels fastest (patchify's order)
+            per_input = (1.0 / std).repeat(self.patch_size[0] * self.patch_size[1]).view(1, -1)
+            shift = weight @ (mean / std).repeat(self.patch_size[0] * self.patch_size[1])  # (D,)
+        self.proj.bias -= shift
+        weight *= per_input
+        return self
+
     def linear_weight(self) -> torch.Tensor:
         """The projection E as a (D, P^2 C) matrix, whichever form is stored."""
         if self.form == "linear":

@@ -11,6 +11,11 @@ With objects of any hue on grey clutter the linear probe stays far below the MLP
 points in every direction away from the grey axis of RGB space, and no single direction (no
 linear function) separates all of them from grey. With hues from red to yellow it is
 near-perfect. That is why the course's shapes recipe uses warm hues (see :mod:`vit_edu.course`).
+
+:func:`first_layer_view` looks at the same first layer from the model's side, before any
+training: how alike the patch tokens are after block 1's LayerNorm, and how far the class token's
+attention is from uniform. It shows why the initialisation and the input scale decide whether a
+tiny ViT leaves the chance plateau quickly.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .patches import patchify
 from .shapes import make_shapes
@@ -79,3 +86,43 @@ def object_patch_probe(
     mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=500, random_state=seed).fit(train_x, train_y)
     return ProbeResult(float(linear.score(test_x, test_y)), float(mlp.score(test_x, test_y)),
                        len(train_x) + len(test_x))
+
+
+class FirstLayerView(NamedTuple):
+    """What block 1 of a (fresh) ViT sees; both numbers are means over the images."""
+
+    token_similarity: float  # mean cosine similarity of two patch tokens after block 1's LayerNorm
+    attention_from_uniform: float  # total-variation distance of the class token's attention from uniform
+
+
+@torch.no_grad()
+def first_layer_view(model, images: torch.Tensor) -> FirstLayerView:
+    """How distinct block 1's patch tokens are, and how focused its class-token attention is.
+
+    Args:
+        model: a :class:`vit_edu.ViT` (with at least one block).
+        images: (B, C, H, W) in the scale the model is fed (e.g. [0, 1] or [-1, 1]).
+
+    Returns:
+        :class:`FirstLayerView`. ``token_similarity`` near 1 means every patch looks the same to
+        block 1 (one shared component, e.g. the mean brightness, dominates the embedding);
+        ``attention_from_uniform`` is 0.5 * sum |a - 1/N| over the N patches, averaged over heads and
+        images: 0 for uniform attention, close to 1 when it sits on a single patch.
+    """
+    if not hasattr(model, "blocks") or len(model.blocks) == 0:
+        raise TypeError("model must be a vit_edu ViT with at least one encoder block.")
+    was_training = model.training
+    model.eval()
+    try:
+        tokens = model.blocks[0].norm1(model.embed(images))[:, 1:]  # (B, N, D), class token dropped
+        unit = F.normalize(tokens, dim=-1)
+        n = unit.shape[1]
+        cosine = unit @ unit.transpose(1, 2)  # (B, N, N)
+        similarity = (cosine.sum(dim=(1, 2)) - n) / (n * (n - 1))  # off-diagonal mean, (B,)
+        _, attentions = model(images, return_attention=True)
+        row = attentions[0][:, :, 0, 1:]  # (B, heads, N): the class token's weights on the patches
+        row = row / row.sum(dim=-1, keepdim=True)
+        distance = 0.5 * (row - 1.0 / n).abs().sum(dim=-1)  # (B, heads)
+    finally:
+        model.train(was_training)
+    return FirstLayerView(float(similarity.mean()), float(distance.mean()))
