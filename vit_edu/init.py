@@ -79,12 +79,17 @@ def init_weights(model: nn.Module, seed: int | None = None, scheme: str = "timm"
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             _trunc_normal(module.weight, generator)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        _reset_bias_and_norm(module)
     return model
+
+
+def _reset_bias_and_norm(module: nn.Module) -> None:
+    """Both schemes: Linear and Conv2d biases 0; LayerNorm weight 1, bias 0."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def _init_jax(model: nn.Module, generator: torch.Generator | None) -> nn.Module:
@@ -98,17 +103,10 @@ def _init_jax(model: nn.Module, generator: torch.Generator | None) -> nn.Module:
     for name, module in model.named_modules():
         if module is head and isinstance(module, nn.Linear):
             nn.init.zeros_(module.weight)
-            nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Linear) and not name.endswith("patch_embed.proj"):
             _xavier_uniform(module.weight, generator, parts=3 if name.split(".")[-1] == "qkv" else 1)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.Conv2d, nn.Linear)):  # the patch projection, either form
             fan_in = module.weight[0].numel()
             _trunc_normal(module.weight, generator, std=1.0 / math.sqrt(fan_in) / _TRUNCATED_STD)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        _reset_bias_and_norm(module)
     return model
