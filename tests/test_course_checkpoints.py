@@ -74,6 +74,6 @@ def test_train_course_model_rejects_a_recipe_with_other_data():
     recipe = COURSE_RECIPES["shapes"]
     with pytest.raises(TypeError, match="CourseRecipe"):
         train_course_model("shapes", recipe={"model": {}}, data=_small_shapes(8, 8))
-    with pytest.raises(ValueError, match="recipe.data"):
+    with pytest.raises(ValueError, match=r"recipe\.data"):
         train_course_model("shapes", data=_small_shapes(8, 8),
                            recipe=dataclasses.replace(recipe, data={**recipe.data, "hue_range": (0.0, 360.0)}))
