@@ -70,7 +70,7 @@ COURSE_RECIPES: dict[str, CourseRecipe] = {
         # (weight_init="jax") and inputs scaled to [-1, 1] - leaves the plateau in the first epoch. With this
         # 4-epoch schedule (benchmarks/shapes_recipe.py, seed 0): jax init + [-1, 1] 97.5%, jax + [0, 1] 87.3%,
         # timm + [-1, 1] 48.1%, timm + [0, 1] 36.8%. benchmarks/train_targets.py checks issue 5's target
-        # (>= 95% in <= 90 s on 2 threads): 97.50 / 96.75 / 97.40% for seeds 0-2 in 68-72 s.
+        # (>= 95% in <= 90 s on 2 threads): 97.50 / 96.75 / 97.40% for seeds 0-2 in 69-75 s.
         data=dict(num_train=8000, num_test=2000, clutter="grey", object_size=(5.0, 7.0), rotate=False,
                   hue_range=(0.0, 60.0)),
         training=dict(epochs=4, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5,
