@@ -60,8 +60,8 @@ def test_first_layer_view_of_attention_on_one_patch():
     # -> total-variation distance from uniform = 0.5 * (3/4 + 3 * 1/4) = 0.75
     one_hot = torch.zeros(2, 1, 5, 5)
     one_hot[:, :, :, 2] = 1.0
-    original = model.forward
-    model.forward = lambda images, return_attention=False: (original(images), [one_hot])
+    attention = model.blocks[0].attn
+    attention.forward = lambda x, return_attention=False: (attention.proj(x), one_hot)
     view = first_layer_view(model, torch.rand(2, 3, 8, 8))
     assert abs(view.attention_from_uniform - 0.75) < 1e-6
     assert -1.0 <= view.token_similarity <= 1.0

@@ -114,13 +114,15 @@ def first_layer_view(model, images: torch.Tensor) -> FirstLayerView:
     was_training = model.training
     model.eval()
     try:
-        tokens = model.blocks[0].norm1(model.embed(images))[:, 1:]  # (B, N, D), class token dropped
-        unit = F.normalize(tokens, dim=-1)
+        model.check_images(images)
+        block = model.blocks[0]
+        normed = block.norm1(model.embed(images))  # (B, T, D): what block 1's attention reads
+        unit = F.normalize(normed[:, 1:], dim=-1)  # patch tokens only
         n = unit.shape[1]
         cosine = unit @ unit.transpose(1, 2)  # (B, N, N)
         similarity = (cosine.sum(dim=(1, 2)) - n) / (n * (n - 1))  # off-diagonal mean, (B,)
-        _, attentions = model(images, return_attention=True)
-        row = attentions[0][:, :, 0, 1:]  # (B, heads, N): the class token's weights on the patches
+        _, weights = block.attn(normed, return_attention=True)  # (B, heads, T, T), block 1 only
+        row = weights[:, :, 0, 1:]  # (B, heads, N): the class token's weights on the patches
         row = row / row.sum(dim=-1, keepdim=True)
         distance = 0.5 * (row - 1.0 / n).abs().sum(dim=-1)  # (B, heads)
     finally:
