@@ -123,3 +123,23 @@ def keep_freed_memory(threshold: int = 1 << 30) -> str:
         return "malloc: default (mallopt refused the thresholds)"
     return (f"malloc: glibc mmap and trim thresholds {threshold >> 20} MiB "
             f"(freed memory is reused; --default-malloc to turn off)")
+
+
+# Other CPUs, emulated on this one: PyTorch (ATEN_CPU_CAPABILITY), MKL and oneDNN each pick their
+# vector kernels from these variables, read once when the library loads, so a setting is applied to a
+# fresh process (subprocess with ``env=emulated_env(name)``), never to the running one.
+CPU_SETTINGS: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+
+
+def emulated_env(setting: str, **extra: str) -> dict[str, str]:
+    """``os.environ`` with the variables of one of :data:`CPU_SETTINGS` (and ``extra``) set."""
+    if setting not in CPU_SETTINGS:
+        raise ValueError(f"unknown CPU setting {setting!r}; choose one of {sorted(CPU_SETTINGS)}.")
+    env = {key: value for key, value in os.environ.items() if key not in CPU_SETTINGS["avx2"]}
+    env.update(CPU_SETTINGS[setting])
+    env.update(extra)
+    return env

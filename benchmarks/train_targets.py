@@ -1,60 +1,103 @@
-"""Train the course models with their recipes for 3 seeds each and check issue 5's targets.
+"""Train the course models with their recipes over seeds and emulated CPUs, and check their targets.
 
-    python benchmarks/train_targets.py [--seeds 0 1 2] [--threads 2] [--models digits shapes]
+    python benchmarks/train_targets.py                                  # 3 seeds x native, avx2, default
+    python benchmarks/train_targets.py --settings native --seeds 0      # one quick run
+    python benchmarks/train_targets.py --models shapes --epochs 5       # try a longer schedule
 
-Targets on 2 CPU threads: digits >= 97% test accuracy in <= 60 s of training; shapes (grey
-clutter) >= 95% in <= 90 s. Prints every run, the mean and min accuracy and the slowest run per
-model, then one line saying whether the targets are met: the mean accuracy over the seeds and the
-notebooks' own seed 0 (if it is among them) must reach the accuracy target, every run the time
-target. Training time excludes making the data (sklearn's digits are loaded once; the shapes are
-generated once, and that time is printed too).
+The same seed gives other floats on other CPUs (PyTorch, MKL and oneDNN pick other vector kernels),
+and training amplifies those last bits into other accuracies, so a recipe must meet its target on
+every machine, not only where it was tuned. For every model and CPU setting (see
+``benchmarks/common.py``: ``native`` is this machine, ``avx2`` and ``default`` emulate older CPUs) it
+prints every run and the mean and minimum accuracy. Targets: the mean over the seeds >= the target
+and the minimum >= the target - 1 point, in every setting; training time (data making excluded) <=
+the budget on 2 threads, judged on the native setting only (emulated kernels are slower by design).
+Writes ``benchmarks/results/train_targets.json`` with ``--write``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import platform
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-import torch
+from common import CPU_SETTINGS, emulated_env, machine_load
 
-from vit_edu.course import course_data, train_course_model
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "train_targets.json"
+TARGETS = {"digits": (0.97, 60.0), "shapes": (0.95, 90.0)}  # (mean accuracy, max seconds)
+MIN_MARGIN = 0.01  # every run's accuracy >= target - 1 point
 
-TARGETS = {"digits": (0.97, 60.0), "shapes": (0.95, 90.0)}  # (min accuracy, max seconds)
+
+def worker(name: str, seeds: list[int], threads: int, epochs: int | None) -> None:
+    """Train in this process (its CPU setting came with its environment); print one JSON line per seed."""
+    import torch
+
+    from vit_edu.course import course_data, train_course_model
+
+    torch.set_num_threads(threads)
+    data = course_data(name, data_seed=0)
+    for seed in seeds:
+        run = train_course_model(name, seed=seed, data=data, progress=False, epochs=epochs)
+        print(json.dumps({"seed": seed, "accuracy": run.history.final_test_accuracy,
+                          "seconds": run.history.total_seconds,
+                          "capability": torch.backends.cpu.get_cpu_capability()}), flush=True)
+
+
+def run_setting(name: str, setting: str, seeds: list[int], threads: int, epochs: int | None) -> list[dict]:
+    command = [sys.executable, __file__, "--worker", name, "--seeds", *map(str, seeds), "--threads", str(threads)]
+    if epochs is not None:
+        command += ["--epochs", str(epochs)]
+    result = subprocess.run(command, env=emulated_env(setting), capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} under {setting} failed:\n{result.stderr[-2000:]}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--settings", nargs="+", default=list(CPU_SETTINGS), choices=list(CPU_SETTINGS))
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (to explore)")
+    parser.add_argument("--write", action="store_true", help=f"write {RESULT.relative_to(ROOT)}")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    all_met = True
+    if args.worker:
+        worker(args.worker, args.seeds, args.threads, args.epochs)
+        return 0
+
+    print(f"{platform.processor() or platform.machine()}, {args.threads} threads, {machine_load()}")
+    table, all_met = [], True
     for name in args.models:
-        start = time.perf_counter()
-        data = course_data(name, data_seed=0)
-        print(f"{name}: data ready in {time.perf_counter() - start:.1f} s "
-              f"({len(data.train_labels)} train, {len(data.test_labels)} test images)")
-        accuracies, times = [], []
-        for seed in args.seeds:
-            run = train_course_model(name, seed=seed, data=data, progress=False)
-            accuracies.append(run.history.final_test_accuracy)
-            times.append(run.history.total_seconds)
-            print(f"  seed {seed}: test accuracy {accuracies[-1]:.2%}, training {times[-1]:.1f} s")
         target_accuracy, target_seconds = TARGETS[name]
-        notebook_seed_ok = accuracies[args.seeds.index(0)] >= target_accuracy if 0 in args.seeds else True
-        met = statistics.mean(accuracies) >= target_accuracy and notebook_seed_ok and max(times) <= target_seconds
-        all_met &= met
-        print(f"{name}: mean {statistics.mean(accuracies):.2%}, min {min(accuracies):.2%}, "
-              f"slowest {max(times):.1f} s (target >= {target_accuracy:.0%} in <= {target_seconds:.0f} s): "
-              f"{'met' if met else 'NOT met'}")
-    print(f"load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for setting in args.settings:
+            start = time.perf_counter()
+            runs = run_setting(name, setting, args.seeds, args.threads, args.epochs)
+            accuracies = [run["accuracy"] for run in runs]
+            times = [run["seconds"] for run in runs]
+            mean, lowest = statistics.mean(accuracies), min(accuracies)
+            met = mean >= target_accuracy and lowest >= target_accuracy - MIN_MARGIN
+            if setting == "native":
+                met &= max(times) <= target_seconds
+            all_met &= met
+            per_seed = ", ".join(f"{a:.2%} ({t:.0f} s)" for a, t in zip(accuracies, times))
+            print(f"{name:7s}{setting:8s}[{runs[0]['capability']}] {per_seed}  mean {mean:.2%}, min {lowest:.2%}"
+                  f"  -> {'met' if met else 'NOT met'}  ({time.perf_counter() - start:.0f} s wall)", flush=True)
+            table.append({"model": name, "setting": setting, "capability": runs[0]["capability"],
+                          "seeds": args.seeds, "accuracy": accuracies, "seconds": times,
+                          "mean": mean, "min": lowest, "met": met})
+    print(f"targets: mean >= target and min >= target - {MIN_MARGIN:.0%} in every setting; "
+          f"time on the native setting ({', '.join(f'{k} {a:.0%} in {s:.0f} s' for k, (a, s) in TARGETS.items())})")
     print("ALL TARGETS MET" if all_met else "TARGETS NOT MET")
+    if args.write:
+        RESULT.write_text(json.dumps({"threads": args.threads, "epochs_override": args.epochs, "targets": TARGETS,
+                                      "min_margin": MIN_MARGIN, "rows": table}, indent=1) + "\n")
     return 0 if all_met else 1
 
 
