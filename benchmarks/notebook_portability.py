@@ -94,16 +94,17 @@ def main() -> int:
     header = f"{'lesson':<34}" + "".join(f"{s:>12}" for s in args.settings)
     print(header)
     for path in paths:
-        cells = "".join(f"{('pass' if results[s][path.stem]['passed'] else 'FAIL') + f' {results[s][path.stem]['seconds']:.0f}s':>12}"
-                        for s in args.settings)
-        print(f"{path.stem:<34}{cells}")
+        cells = [results[s][path.stem] for s in args.settings]
+        marks = [("pass" if r["passed"] else "FAIL") + f" {r['seconds']:.0f}s" for r in cells]
+        print(f"{path.stem:<34}" + "".join(f"{mark:>12}" for mark in marks))
     total = {s: sum(r["seconds"] for r in results[s].values()) for s in args.settings}
     print(f"{'all lessons (nbval seconds)':<34}" + "".join(f"{total[s]:>11.0f}s" for s in args.settings))
     all_passed = all(r["passed"] for by_lesson in results.values() for r in by_lesson.values())
     print("EVERY LESSON PASSES IN EVERY SETTING" if all_passed else "SOME LESSONS FAIL")
     if args.write:
-        RESULT.write_text(json.dumps({"machine": platform.machine(), "settings": {s: SETTINGS[s] for s in args.settings},
-                                      "results": results}, indent=1) + "\n")
+        settings = {s: SETTINGS[s] for s in args.settings}
+        RESULT.write_text(json.dumps({"machine": platform.machine(), "settings": settings, "results": results},
+                                     indent=1) + "\n")
     return 0 if all_passed else 1
 
 

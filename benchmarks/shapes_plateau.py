@@ -29,10 +29,10 @@ recipe (40 epochs, 10 minutes) was what shipped; compare
     python benchmarks/shapes_plateau.py --object-size 5 7 --no-rotate --hue-range 0 360
     python benchmarks/shapes_plateau.py --object-size 5 7 --no-rotate --hue-range 0 60
 
-The second cause (session 4): where training starts. The runs above use timm's std-0.02
+The second cause: where training starts. The runs above use timm's std-0.02
 initialisation and pixels in [0, 1]; the paper's code initialises with Xavier / LeCun and feeds
 [-1, 1]. Together (``--weight-init jax --scale-inputs``) the ViT leaves chance within the first
-epoch; the recipe that ships now trains 4 epochs (benchmarks/shapes_recipe.py compares the four
+epoch; the recipe that ships trains 5 epochs (benchmarks/shapes_recipe.py compares the four
 combinations, benchmarks/train_targets.py checks the time target):
 
     python benchmarks/shapes_plateau.py --object-size 5 7 --no-rotate --hue-range 0 60 --weight-init jax --scale-inputs

@@ -4,7 +4,8 @@
     python benchmarks/suite_time.py --no-install    # only the pytest part
     python benchmarks/suite_time.py -- -k static    # extra pytest arguments after --
 
-Budgets (issue 7, 2 CPU cores): nbval of all lessons <= 300 s, the whole command <= 600 s.
+Budgets on 2 CPU cores: the whole command <= 600 s; nbval of all lessons <= 360 s; each lesson <= 60 s,
+the training, attention-map, inductive-bias and transfer lessons <= 90 s (lessons are matched by topic, not number).
 Per-test times come from pytest's JUnit XML; wall times include collection and start-up.
 """
 
@@ -23,7 +24,13 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NBVAL_BUDGET, SUITE_BUDGET = 300.0, 600.0
+NBVAL_BUDGET, SUITE_BUDGET = 360.0, 600.0
+LESSON_BUDGET = 60.0
+LONGER_LESSONS = {"train": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 90.0}  # topic -> s
+
+
+def lesson_budget(stem: str) -> float:
+    return next((seconds for topic, seconds in LONGER_LESSONS.items() if topic in stem), LESSON_BUDGET)
 GROUPS = {  # file name -> group; anything else under tests/ is "package tests"
     "test_browser_widgets.py": "browser (JupyterLab + Chromium)",
     "test_static_site.py": "static site (export + Chromium)",
@@ -68,7 +75,7 @@ def main() -> int:
                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
         wall = time.perf_counter() - start
         summary = (result.stdout.strip().splitlines() or [""])[-1]
-        seconds, counts = defaultdict(float), defaultdict(int)
+        seconds, counts, lessons = defaultdict(float), defaultdict(int), defaultdict(float)
         slowest = []
         if junit.is_file():
             for case in ElementTree.parse(junit).getroot().iter("testcase"):
@@ -76,6 +83,9 @@ def main() -> int:
                 seconds[group] += float(case.get("time", 0))
                 counts[group] += 1
                 slowest.append((float(case.get("time", 0)), f"{case.get('classname')}::{case.get('name')}"))
+                lesson = re.search(r"(\d\d_[A-Za-z0-9_]+)\.ipynb", case.get("classname", "") + case.get("file", ""))
+                if group == "nbval (lessons)" and lesson:
+                    lessons[lesson.group(1)] += float(case.get("time", 0))
 
     load = os.getloadavg()
     print(f"command: {command}")
@@ -90,10 +100,15 @@ def main() -> int:
     print("slowest tests:")
     for duration, name in sorted(slowest, reverse=True)[:8]:
         print(f"  {duration:6.0f} s  {name}")
+    print("lessons under nbval:")
+    over = [stem for stem, t in lessons.items() if t > lesson_budget(stem)]
+    for stem, t in sorted(lessons.items()):
+        print(f"  {stem:36s} {t:5.0f} s of {lesson_budget(stem):.0f} s -> {'OVER' if stem in over else 'OK'}")
     nbval = seconds.get("nbval (lessons)", 0.0)
     total = wall + install_seconds
     print(f"budget: nbval {nbval:.0f} s of {NBVAL_BUDGET:.0f} s -> {'OK' if nbval <= NBVAL_BUDGET else 'OVER'}; "
-          f"whole command {total:.0f} s of {SUITE_BUDGET:.0f} s -> {'OK' if total <= SUITE_BUDGET else 'OVER'}")
+          f"whole command {total:.0f} s of {SUITE_BUDGET:.0f} s -> {'OK' if total <= SUITE_BUDGET else 'OVER'}; "
+          f"lessons over their budget: {', '.join(over) or 'none'}")
     if result.returncode != 0:
         print(result.stdout[-3000:], file=sys.stderr)
     return result.returncode

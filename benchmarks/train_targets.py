@@ -11,7 +11,8 @@ every machine, not only where it was tuned. For every model and CPU setting (see
 prints every run and the mean and minimum accuracy. Targets: the mean over the seeds >= the target
 and the minimum >= the target - 1 point, in every setting; training time (data making excluded) <=
 the budget on 2 threads, judged on the native setting only (emulated kernels are slower by design).
-Writes ``benchmarks/results/train_targets.json`` with ``--write``.
+Writes ``benchmarks/results/train_targets.json`` with ``--write`` (rows of the models and settings that
+were run replace their old rows; the others stay).
 """
 
 from __future__ import annotations
@@ -52,10 +53,16 @@ def run_setting(name: str, setting: str, seeds: list[int], threads: int, epochs:
     command = [sys.executable, __file__, "--worker", name, "--seeds", *map(str, seeds), "--threads", str(threads)]
     if epochs is not None:
         command += ["--epochs", str(epochs)]
-    result = subprocess.run(command, env=emulated_env(setting), capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} under {setting} failed:\n{result.stderr[-2000:]}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    runs = []
+    with subprocess.Popen(command, env=emulated_env(setting), stdout=subprocess.PIPE, text=True, cwd=ROOT) as worker:
+        for line in worker.stdout:
+            if line.startswith("{"):
+                runs.append(json.loads(line))
+                print(f"  {name} {setting} seed {runs[-1]['seed']}: {runs[-1]['accuracy']:.2%} "
+                      f"in {runs[-1]['seconds']:.0f} s", flush=True)
+    if worker.returncode != 0 or len(runs) != len(seeds):
+        raise RuntimeError(f"{name} under {setting} failed (exit code {worker.returncode}); see the error above.")
+    return runs
 
 
 def main() -> int:
@@ -95,9 +102,14 @@ def main() -> int:
     print(f"targets: mean >= target and min >= target - {MIN_MARGIN:.0%} in every setting; "
           f"time on the native setting ({', '.join(f'{k} {a:.0%} in {s:.0f} s' for k, (a, s) in TARGETS.items())})")
     print("ALL TARGETS MET" if all_met else "TARGETS NOT MET")
-    if args.write:
-        RESULT.write_text(json.dumps({"threads": args.threads, "epochs_override": args.epochs, "targets": TARGETS,
-                                      "min_margin": MIN_MARGIN, "rows": table}, indent=1) + "\n")
+    if args.write and args.epochs is not None:
+        print("not written: --epochs overrides the recipe")
+    elif args.write:  # keep the rows of models and settings not run this time
+        old = json.loads(RESULT.read_text())["rows"] if RESULT.exists() else []
+        ran = {(row["model"], row["setting"]) for row in table}
+        rows = [row for row in old if (row["model"], row["setting"]) not in ran] + table
+        RESULT.write_text(json.dumps({"threads": args.threads, "targets": TARGETS, "min_margin": MIN_MARGIN,
+                                      "rows": sorted(rows, key=lambda r: (r["model"], r["setting"]))}, indent=1) + "\n")
     return 0 if all_met else 1
 
 

@@ -30,3 +30,10 @@ def test_requirements_pin_cpu_torch_and_install_the_package():
     assert "torch==2.13.0" in lines
     assert lines[-1] == "-e ."
     assert not any(line.startswith(("torchvision", "timm", "vit-pytorch", "vit_pytorch")) for line in lines)
+
+
+def test_ci_runs_the_lessons_again_on_an_emulated_cpu():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    readme_test = ci.index(readme_commands()[1])
+    after = "\n".join(ci[readme_test + 1:])
+    assert "ATEN_CPU_CAPABILITY=default" in after and "pytest notebooks" in after
