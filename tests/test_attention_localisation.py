@@ -100,7 +100,7 @@ def test_committed_shapes_model_localises_the_object():
     best_pointing = max(s["pointing"] for name, s in scores.items() if name != "chance")
     best_energy = max(s["energy"] for name, s in scores.items() if name != "chance")
     assert best_pointing >= 0.95, scores
-    assert best_energy >= 0.8 and best_energy >= 4 * chance, scores
+    assert best_energy >= 0.7 and best_energy >= 4 * chance, scores
     # the maps, not the metric, do the work: a map that knows nothing scores the chance level
     uniform = localisation_scores({"uniform": torch.ones(patch_masks.shape)}, patch_masks)["uniform"]
     assert np.isclose(uniform["energy"], chance) and np.isclose(uniform["pointing"], chance)
