@@ -9,7 +9,8 @@ replaces the lesson's seed, see ``vit_edu.lesson``) and CPU setting (``benchmark
 machine's kernels and emulated older CPUs). ``expect`` logs every value it checks
 (``VIT_EDU_CLAIMS_LOG``). The script prints, per claim, the measured minimum and maximum against the
 claim's range, and which runs broke a claim; ``--write`` stores the table in
-``benchmarks/results/lesson_claims.json``, which ``tests/test_claims.py`` holds the ranges against.
+``benchmarks/results/lesson_claims.json`` (the claims measured replace their old rows), which
+``tests/test_claims.py`` holds the ranges against.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ def main() -> int:
         print(f"{name:<44}{bounds:>18}{shown:>20}  {len(numbers)}")
     for line in broken:
         print("broken:", line)
-    if args.write:
+    if args.write:  # the claims measured now replace their old rows; the others stay
+        old = json.loads(RESULT.read_text()) if RESULT.exists() else {"claims": {}, "failing_cells": [], "lessons": []}
+        measured_now = {name: row for name, row in rows.items() if row["runs"]}
+        claims = {**old["claims"], **measured_now}
+        lessons = sorted(set(old["lessons"]) | {p.stem for p in paths})
+        failing = [line for line in old["failing_cells"] if not any(p.stem in line for p in paths)] + broken
         RESULT.write_text(json.dumps({"seeds": args.seeds, "settings": {s: CPU_SETTINGS[s] for s in args.settings},
-                                      "lessons": [p.stem for p in paths], "claims": rows,
-                                      "failing_cells": broken}, indent=1) + "\n")
+                                      "lessons": lessons, "claims": dict(sorted(claims.items())),
+                                      "failing_cells": failing}, indent=1) + "\n")
     return 1 if broken else 0
 
 
