@@ -95,7 +95,7 @@ CLAIMS: dict[str, Claim] = {
     # The training lesson: the course's digits recipe (40 epochs) and 5-epoch variants of it.
     **_claims(
         "training",
-        digits_accuracy=Claim(0.96, 1.0, "the digits recipe reaches about 97-98% test accuracy",
+        digits_accuracy=Claim(0.95, 1.0, "the digits recipe reaches about 97% test accuracy (96-98% across seeds)",
                               null=0.1, limits=FRACTION),
         digits_loss_above_floor=Claim(0.0, 0.1, "the training loss levels off just above the label-smoothing floor",
                                       null=1.8, limits=NONNEGATIVE),
@@ -108,7 +108,7 @@ CLAIMS: dict[str, Claim] = {
         shapes_accuracy=Claim(0.95, 1.0, "the shapes model reaches the course's target of 95%",
                               null=0.25, limits=FRACTION),
         short_shallower_gain=Claim(0.001, 0.3, "on a 5-epoch budget the shallower model (L = 2) is ahead", null=0.0),
-        short_small_patch_loss=Claim(0.05, 0.6, "on a 5-epoch budget 16 small patches (P = 2) learn more slowly than "
+        short_small_patch_loss=Claim(0.001, 0.6, "on a 5-epoch budget 16 small patches (P = 2) learn more slowly than "
                                      "4 big ones", null=0.0),
     ),
     # The inductive-bias lesson: the 10% digits row of the data-efficiency table, re-run live.
