@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NBVAL_BUDGET, SUITE_BUDGET = 360.0, 600.0
 LESSON_BUDGET = 60.0
-LONGER_LESSONS = {"train": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 90.0}  # topic -> s
+LONGER_LESSONS = {"train_tiny": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 90.0}  # topic -> s
 
 
 def lesson_budget(stem: str) -> float:
