@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import CPU_SETTINGS, emulated_env, machine_load
+from common import CPU_SETTINGS, machine_load
+from notebook_portability import run_lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "lesson_claims.json"
@@ -39,18 +37,13 @@ def lessons_with_claims(names: list[str] | None) -> list[Path]:
 
 
 def run(paths: list[Path], setting: str, seed: int) -> tuple[list[dict], list[str], float]:
-    """Run the lessons once; return the logged claim values, the failing cells and the wall time."""
+    """Run the lessons once; return the logged claim values, the failing cells and the nbval seconds."""
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "claims.jsonl"
-        env = emulated_env(setting, VIT_EDU_SEED=str(seed), VIT_EDU_CLAIMS_LOG=str(log))
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                                 *(str(p.relative_to(ROOT)) for p in paths)],
-                                cwd=ROOT, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        results = run_lessons(paths, setting, ("--nbval-lax",), VIT_EDU_SEED=str(seed), VIT_EDU_CLAIMS_LOG=str(log))
         values = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    failed = re.findall(r"^FAILED (\S+)", result.stdout, flags=re.M)
-    return values, failed, seconds
+    failed = [f"{stem} {cell}" for stem, result in results.items() for cell in result["failed_cells"]]
+    return values, failed, sum(result["seconds"] for result in results.values())
 
 
 def main() -> int:

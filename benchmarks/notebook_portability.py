@@ -37,20 +37,24 @@ RESULT = ROOT / "benchmarks" / "results" / "notebook_portability.json"
 SETTINGS = {**{name: (name, {}) for name in CPU_SETTINGS}, "threads-3": ("native", {"VIT_EDU_THREADS": "3"})}
 
 
-def run_lessons(paths: list[Path], setting: str, extra_args: list[str] = ()) -> dict[str, dict]:
-    """Run ``pytest --nbval`` on ``paths`` under ``setting``; per lesson: passed, seconds, failing cells."""
-    kernels, extra_env = SETTINGS[setting]
+def run_lessons(paths: list[Path], setting: str, extra_args: tuple[str, ...] = (), **env: str) -> dict[str, dict]:
+    """Run ``pytest --nbval`` on ``paths`` under ``setting``; per lesson: passed, seconds, failing cells.
+
+    ``extra_args`` go to pytest (e.g. ``--nbval-lax``), ``env`` into the environment of the run.
+    """
+    kernels, setting_env = SETTINGS[setting]
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
                    *extra_args, *(str(p.relative_to(ROOT)) for p in paths)]
-        subprocess.run(command, cwd=ROOT, env=emulated_env(kernels, **extra_env), capture_output=True, text=True)
+        subprocess.run(command, cwd=ROOT, env=emulated_env(kernels, **setting_env, **env), capture_output=True,
+                       text=True)
         cases = ET.parse(report).getroot().iter("testcase") if report.exists() else []
         lessons = {p.stem: {"passed": True, "seconds": 0.0, "failed_cells": {}, "cells": 0} for p in paths}
         for case in cases:
-            stem = Path(case.get("file") or case.get("classname", "").replace(".", "/")).stem
-            stem = next((name for name in lessons if name in (case.get("classname", "") + stem)), stem)
-            if stem not in lessons:
+            where = case.get("classname", "") + " " + case.get("file", "")
+            stem = next((name for name in lessons if name in where), None)
+            if stem is None:
                 continue
             lesson = lessons[stem]
             lesson["cells"] += 1
