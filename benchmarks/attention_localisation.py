@@ -27,10 +27,10 @@ POINTING_TARGET, ENERGY_TARGET, ENERGY_OVER_CHANCE = 0.95, 0.7, 4.0
 
 
 def main() -> int:
-    from vit_edu.attention_metrics import mask_to_patch_mask
-    from vit_edu.course import course_shapes, load_course_model
-    from vit_edu.localisation import deletion_scores, depth_profile, explanation_maps, localisation_scores
-    from vit_edu.train import evaluate
+    from vit_edu.analysis.attention_metrics import mask_to_patch_mask
+    from vit_edu.analysis.localisation import deletion_scores, depth_profile, explanation_maps, localisation_scores
+    from vit_edu.training.loop import evaluate
+    from vit_edu.training.recipes import course_shapes, load_course_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)

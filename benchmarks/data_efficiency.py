@@ -1,9 +1,9 @@
 """Data-efficiency sweep of lesson 08: a small CNN vs a ViT of the same size, on 10-100 % of the data.
 
-For every task in ``vit_edu.data_efficiency.TASKS`` (digits; shapes with colour clutter), both
+For every task in ``vit_edu.training.data_efficiency.TASKS`` (digits; shapes with colour clutter), both
 models, the task's fractions (0.1/0.25/0.5/1.0 for digits) and seeds 0/1/2, train with the same
-budget of optimiser steps (``vit_edu.data_efficiency.run_one``) and write one JSON table with every per-seed row, the
-per-(model, fraction) summary and the settings:
+budget of optimiser steps (``vit_edu.training.data_efficiency.run_one``) and write one JSON table
+with every per-seed row, the per-(model, fraction) summary and the settings:
 
     python benchmarks/data_efficiency.py                       # all tasks -> benchmarks/results/data_efficiency.json
     python benchmarks/data_efficiency.py --tasks digits --update   # recompute these runs, keep the others
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from vit_edu.data_efficiency import MODEL_NAMES, TASKS, build_model, run_one, summarize, task_data
+from vit_edu.training.data_efficiency import MODEL_NAMES, TASKS, build_model, run_one, summarize, task_data
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "data_efficiency.json"
 

@@ -7,7 +7,7 @@ Three forward passes of the same network (default S/16 at 224 px, batch 8, 2 thr
 - ``vit_edu attention``: the same model with ``return_attention=True`` (manual attention that
   materialises the (B, k, T, T) weights of every layer);
 - ``transformers``: ``ViTForImageClassification`` (sdpa) of the same config holding *our* weights
-  (``vit_edu.convert.to_transformers``);
+  (``vit_edu.checkpoints.layouts.to_transformers``);
   its logits are checked against ours (max abs diff <= 1e-4) before anything is timed.
 
 A fp32 matmul (n = 2048, 2 n^3 FLOPs) is timed in the same rounds as the machine's peak. The last
@@ -33,7 +33,7 @@ import torch
 
 import vit_edu
 from vit_edu import ViT
-from vit_edu.convert import to_transformers
+from vit_edu.checkpoints.layouts import to_transformers
 
 try:  # `python -m benchmarks.inference` from the repo root
     from benchmarks.common import interleaved_best_of, keep_freed_memory, machine_load, matmul_task

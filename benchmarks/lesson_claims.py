@@ -3,9 +3,9 @@
     python benchmarks/lesson_claims.py                         # every lesson with claims, 3 seeds x 3 settings
     python benchmarks/lesson_claims.py --lessons 02 --seeds 0 1 --settings native default
 
-Every lesson that checks a claim (``vit_edu.claims.expect``) is run under nbval in lax mode (cells
+Every lesson that checks a claim (``vit_edu.course.claims.expect``) is run under nbval in lax mode (cells
 are executed, asserts count, stored outputs are not compared) once per seed (``VIT_EDU_SEED``
-replaces the lesson's seed, see ``vit_edu.lesson``) and CPU setting (``benchmarks/common.py``: this
+replaces the lesson's seed, see ``vit_edu.course.lesson``) and CPU setting (``benchmarks/common.py``: this
 machine's kernels and emulated older CPUs). ``expect`` logs every value it checks
 (``VIT_EDU_CLAIMS_LOG``). The script prints, per claim, the measured minimum and maximum against the
 claim's range, and which runs broke a claim; ``--write`` stores the table in
@@ -55,7 +55,7 @@ def main() -> int:
     args = parser.parse_args()
     names = None if args.lessons is None else [s.strip() for s in args.lessons.split(",") if s.strip()]
     paths = lessons_with_claims(names)
-    from vit_edu.claims import CLAIMS
+    from vit_edu.course.claims import CLAIMS
 
     print(f"{platform.machine()}, {machine_load()}; lessons: {', '.join(p.stem for p in paths)}", flush=True)
     measured: dict[str, dict[str, dict[str, float]]] = {}

@@ -6,7 +6,7 @@
 The same seed gives other floats on other CPUs: PyTorch, MKL and oneDNN pick other vector kernels
 (AVX-512, AVX2, none), and training amplifies the last bits. This machine can emulate older CPUs
 (``benchmarks/common.py``: ``avx2`` and ``default``), and a lesson's thread count comes from the
-``VIT_EDU_THREADS`` environment variable (``vit_edu.lesson.setup_lesson``), so a lesson is run:
+``VIT_EDU_THREADS`` environment variable (``vit_edu.course.lesson.setup_lesson``), so a lesson is run:
 
 - ``native``: this machine's kernels, the lessons' own thread counts;
 - ``avx2`` and ``default``: emulated older CPUs;

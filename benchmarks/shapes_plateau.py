@@ -22,7 +22,7 @@ The cause (found in session 3): the object's hue. With ``--hue-range 0 360`` the
 so did a bag of per-patch MLPs; with one fixed colour the same model left chance after ~100 steps.
 A linear function of a patch cannot tell "coloured in any hue" from grey (vit_edu/probes.py:
 balanced linear-probe accuracy 0.60 for any hue, 1.00 for hues 0-60 degrees). The course recipe
-therefore draws hues from 0-60 degrees (upright, radius 5-7 px): with ``vit_edu.train.train``
+therefore draws hues from 0-60 degrees (upright, radius 5-7 px): with ``vit_edu.training.loop.train``
 (lr 3e-3, warm-up + cosine) the ViT reached 79% after 12 epochs of 8,000 images, and the full
 recipe (40 epochs, 10 minutes) was what shipped; compare
 
@@ -49,9 +49,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_edu import ViT
-from vit_edu.cnn import SmallCNN
 from vit_edu.data import make_shapes
-from vit_edu.train import evaluate
+from vit_edu.training.cnn import SmallCNN
+from vit_edu.training.loop import evaluate
 
 
 def run(model: nn.Module, images, labels, test_images, test_labels, steps: int, batch: int, lr: float, seed: int):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from vit_edu.course import COURSE_RECIPES, course_data, train_course_model
+from vit_edu.training.recipes import COURSE_RECIPES, course_data, train_course_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "shapes_recipe.json"
 RECIPE = COURSE_RECIPES["shapes"]

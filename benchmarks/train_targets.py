@@ -38,7 +38,7 @@ def worker(name: str, seeds: list[int], threads: int, epochs: int | None) -> Non
     """Train in this process (its CPU setting came with its environment); print one JSON line per seed."""
     import torch
 
-    from vit_edu.course import course_data, train_course_model
+    from vit_edu.training.recipes import course_data, train_course_model
 
     torch.set_num_threads(threads)
     data = course_data(name, data_seed=0)

@@ -2,7 +2,7 @@
 
     python benchmarks/training_sweep.py [--seeds 0 1 2] [--epochs 30] [--threads 2] [--out FILE.json]
 
-Trains the digits recipe (``vit_edu.course.COURSE_RECIPES["digits"]``) and variants that change one
+Trains the digits recipe (``vit_edu.training.recipes.COURSE_RECIPES["digits"]``) and variants that change one
 architecture knob each, with the recipe's training settings, for every seed; prints one row per
 variant (parameters, N, mean and min test accuracy, mean training time) and optionally writes the
 rows as JSON (refusing to overwrite an existing file without ``--force``).
@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from vit_edu import ViT
-from vit_edu.course import COURSE_RECIPES, course_data
-from vit_edu.train import train
+from vit_edu.training.loop import train
+from vit_edu.training.recipes import COURSE_RECIPES, course_data
 
 VARIANTS = {
     "recipe (P=4, D=96, L=4)": {},

@@ -1,8 +1,8 @@
 """Lesson 10's transfer sweep: scratch ViT vs fine-tuned vs linear probe vs small CNN, few labels per class.
 
-For every method of ``vit_edu.transfer.METHODS`` at 32 px, every budget of labels per class
+For every method of ``vit_edu.training.transfer.METHODS`` at 32 px, every budget of labels per class
 (5, 10, 20, 50, all) and seeds 0/1/2, train with the same budget of optimiser steps
-(``vit_edu.transfer.run_transfer``) on digits pasted into clutter, starting from the committed
+(``vit_edu.training.transfer.run_transfer``) on digits pasted into clutter, starting from the committed
 pre-trained checkpoint; then fine-tune at 48 px with resampled position embeddings. Prints the
 table (mean and min over seeds) and writes every per-seed row, the summary and the recipes:
 
@@ -24,8 +24,16 @@ from pathlib import Path
 import torch
 
 from vit_edu.checkpoints import read_checkpoint_metadata
-from vit_edu.transfer import BUDGETS, METHODS, load_pretrained, pretrained_path, recipe_as_dict, run_transfer, summarize
-from vit_edu.transfer_data import downstream_data
+from vit_edu.data.scenes import downstream_data
+from vit_edu.training.transfer import (
+    BUDGETS,
+    METHODS,
+    load_pretrained,
+    pretrained_path,
+    recipe_as_dict,
+    run_transfer,
+    summarize,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "transfer.json"
 

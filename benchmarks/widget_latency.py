@@ -31,7 +31,7 @@ def build_widget():
     from vit_edu.widgets.attention_explorer import AttentionExplorerState, attention_explorer_widget
 
     try:
-        from vit_edu.course import load_course_model
+        from vit_edu.training.recipes import load_course_model
 
         model, source = load_course_model("shapes"), "committed shapes checkpoint"
     except (ImportError, FileNotFoundError):

@@ -1,4 +1,4 @@
-"""Make the README's screenshots in a real JupyterLab (the browser tests' code: vit_edu.jupyterlab).
+"""Make the README's screenshots in a real JupyterLab (the browser tests' code: support.jupyterlab).
 
     python scripts/make_screenshots.py             # writes docs/*.png that do not exist yet
     python scripts/make_screenshots.py --force     # replace them (commit the new pictures deliberately)
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the browser drivers live in tests/support/
 SHOTS = {  # name -> (lesson, code of the widget's cell, what to photograph)
     "attention_explorer": ("07_attention_maps.ipynb", "attention_explorer_widget(", "widget"),
     "lesson": ("01_patching.ipynb", "patch_explorer_widget(", "window"),
@@ -24,8 +25,8 @@ SHOTS = {  # name -> (lesson, code of the widget's cell, what to photograph)
 
 
 def photograph(name: str, lesson: str, needle: str, kind: str, target: Path) -> None:
-    from vit_edu.browser import chromium
-    from vit_edu.jupyterlab import (
+    from support.browser import chromium
+    from support.jupyterlab import (
         JupyterLabServer,
         cell_output,
         image_digest,

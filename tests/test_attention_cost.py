@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu import flops_breakdown, preset
-from vit_edu.attention_cost import (
+from vit_edu.analysis.attention_cost import (
     attention_cost_figure,
     attention_flops,
     attention_matrix_bytes,

@@ -13,8 +13,9 @@ import PIL.Image
 import pytest
 import torch
 
-from vit_edu.attention_maps import attention_rollout, class_token_map, gradient_weighted_attention
+from vit_edu.analysis.attention_maps import attention_rollout, class_token_map, gradient_weighted_attention
 from vit_edu.patches import patchify
+from vit_edu.viz.render import figure_to_png
 from vit_edu.widgets.attention_explorer import (
     AttentionExplorerFigure,
     AttentionExplorerState,
@@ -22,7 +23,6 @@ from vit_edu.widgets.attention_explorer import (
     attention_explorer_widget,
 )
 from vit_edu.widgets.clickable_image import ClickableImage
-from vit_edu.widgets.render import figure_to_png
 
 NAMES = ["circle", "square", "triangle", "cross", "star"]
 

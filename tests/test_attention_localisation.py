@@ -5,15 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from vit_edu.attention_maps import attention_rollout, cls_attention
-from vit_edu.attention_metrics import mask_to_patch_mask
-from vit_edu.attention_plots import (
-    attention_distance_figure,
-    depth_profile_figure,
-    head_grid_figure,
-    method_comparison_figure,
-)
-from vit_edu.localisation import (
+from vit_edu.analysis.attention_maps import attention_rollout, cls_attention
+from vit_edu.analysis.attention_metrics import mask_to_patch_mask
+from vit_edu.analysis.localisation import (
     GRADIENT,
     RAW,
     ROLLOUT,
@@ -22,6 +16,12 @@ from vit_edu.localisation import (
     discard_name,
     explanation_maps,
     localisation_scores,
+)
+from vit_edu.viz.attention import (
+    attention_distance_figure,
+    depth_profile_figure,
+    head_grid_figure,
+    method_comparison_figure,
 )
 
 HELD_OUT_SEED = 101  # as in lesson 07 and benchmarks/attention_localisation.py
@@ -87,7 +87,7 @@ def test_figures_build(tiny_vit):
 # --- acceptance: the committed shapes model on held-out shapes ------------------------------------
 
 def test_committed_shapes_model_localises_the_object():
-    from vit_edu.course import course_checkpoint_path, course_shapes, load_course_model
+    from vit_edu.training.recipes import course_checkpoint_path, course_shapes, load_course_model
 
     if not course_checkpoint_path("shapes").is_file():  # runs (and can fail) as soon as the checkpoint is committed
         pytest.skip("the shapes course checkpoint is not committed yet (vit_edu/assets/shapes_vit.safetensors)")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from vit_edu import ViT
-from vit_edu.attention_maps import (
+from vit_edu.analysis.attention_maps import (
     attention_rollout,
     class_token_map,
     cls_attention,
@@ -20,7 +20,7 @@ from vit_edu.attention_maps import (
     query_attention,
     upsample_map,
 )
-from vit_edu.attention_metrics import (
+from vit_edu.analysis.attention_metrics import (
     chance_level,
     deletion_auc,
     deletion_curve,

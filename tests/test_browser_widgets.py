@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.browser import find_chromium, watch_offline
 
 from vit_edu import ViT, preset
-from vit_edu.browser import find_chromium, watch_offline
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CALCULATOR_LESSON = "05_parameter_count.ipynb"
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(find_chromium() is None and not os.environ.get("
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from vit_edu.browser import chromium
-    from vit_edu.jupyterlab import JupyterLabServer
+    from support.browser import chromium
+    from support.jupyterlab import JupyterLabServer
 
     root = tmp_path_factory.mktemp("lab")
     for name in (CALCULATOR_LESSON, EXPLORER_LESSON):
@@ -38,7 +38,7 @@ def lab(tmp_path_factory):
 
 
 def run_lesson(lab, name):
-    from vit_edu.jupyterlab import open_notebook, run_all_cells
+    from support.jupyterlab import open_notebook, run_all_cells
 
     server, context = lab
     page = context.new_page()
@@ -64,7 +64,7 @@ def table_total(output):
 
 
 def test_parameter_calculator_redraws_in_jupyterlab(lab):
-    from vit_edu.jupyterlab import cell_output, image_digest, wait_for_new_image
+    from support.jupyterlab import cell_output, image_digest, wait_for_new_image
 
     page, log = run_lesson(lab, CALCULATOR_LESSON)
     output = cell_output(page, "parameter_calculator_widget(")
@@ -87,7 +87,7 @@ def test_parameter_calculator_redraws_in_jupyterlab(lab):
 
 @pytest.mark.skipif(not (NOTEBOOKS / EXPLORER_LESSON).is_file(), reason=f"{EXPLORER_LESSON} is not written yet")
 def test_attention_explorer_reacts_to_layer_and_clicks_in_jupyterlab(lab):
-    from vit_edu.jupyterlab import cell_output, image_digest, wait_for_new_image
+    from support.jupyterlab import cell_output, image_digest, wait_for_new_image
 
     page, log = run_lesson(lab, EXPLORER_LESSON)
     output = cell_output(page, "attention_explorer_widget(")

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vit_edu.claims import CLAIMS, LOG_VARIABLE, Claim, expect
+from vit_edu.course.claims import CLAIMS, LOG_VARIABLE, Claim, expect
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -101,4 +101,4 @@ def test_lessons_mark_outputs_with_tags_not_comments():
 
 def test_lessons_set_threads_and_seeds_through_setup_lesson():
     for path, cell in lesson_code():
-        assert "torch.set_num_threads" not in cell.source, f"{path.name}: use vit_edu.lesson.setup_lesson"
+        assert "torch.set_num_threads" not in cell.source, f"{path.name}: use vit_edu.course.lesson.setup_lesson"

@@ -14,7 +14,7 @@ from PIL import Image
 
 from vit_edu import ViT, save_checkpoint
 from vit_edu.__main__ import main
-from vit_edu.course import COURSE_RECIPES
+from vit_edu.training.recipes import COURSE_RECIPES
 
 
 def run(*args, cwd=None):
@@ -183,8 +183,8 @@ def test_pretrain_writes_a_checkpoint_that_scores_as_recorded(capsys, tmp_path, 
     import json
 
     from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
-    from vit_edu.train import evaluate
-    from vit_edu.transfer import PRETRAIN_RECIPE, pretrain_test_data
+    from vit_edu.training.loop import evaluate
+    from vit_edu.training.transfer import PRETRAIN_RECIPE, pretrain_test_data
 
     monkeypatch.setitem(PRETRAIN_RECIPE, "data", {**PRETRAIN_RECIPE["data"], "num_train": 256, "num_test": 64})
     monkeypatch.setitem(PRETRAIN_RECIPE, "training", {**PRETRAIN_RECIPE["training"], "batch_size": 64})

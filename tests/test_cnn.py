@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_edu import ViT
-from vit_edu.cnn import SmallCNN, cnn_num_parameters, match_cnn_width
+from vit_edu.training.cnn import SmallCNN, cnn_num_parameters, match_cnn_width
 
 
 @pytest.mark.parametrize(("channels", "classes", "width", "depth", "kernel", "pool_every"), [

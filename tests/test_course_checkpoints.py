@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vit_edu import ViT
-from vit_edu.course import (
+from vit_edu.training.loop import evaluate
+from vit_edu.training.recipes import (
     COURSE_MODEL_NAMES,
     COURSE_RECIPES,
     CourseData,
@@ -17,7 +18,6 @@ from vit_edu.course import (
     load_course_model,
     train_course_model,
 )
-from vit_edu.train import evaluate
 
 # the targets of issue 5, on the held-out test split
 TARGETS = {"digits": 0.97, "shapes": 0.95}

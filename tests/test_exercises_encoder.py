@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu import ViT
+from vit_edu.analysis.shape_trace import shape_trace
 from vit_edu.exercises.encoder import (
     SHAPE_CASES,
     STAGES,
@@ -15,7 +16,6 @@ from vit_edu.exercises.encoder import (
     check_stage_shapes,
     stage_shapes,
 )
-from vit_edu.shape_trace import shape_trace
 
 
 def _unfinished(*args, **kwargs):

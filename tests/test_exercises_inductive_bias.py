@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from vit_edu.analysis.inductive_bias import conv_receptive_field, equivariance_error
 from vit_edu.exercises.inductive_bias import check_equivariance_error, check_receptive_field
-from vit_edu.inductive_bias import conv_receptive_field, equivariance_error
 
 
 def _unfinished(*args):

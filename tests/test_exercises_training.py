@@ -19,7 +19,7 @@ from vit_edu.exercises.training import (
     reference_learning_rate,
     reference_steps_per_epoch,
 )
-from vit_edu.train import learning_rate_at
+from vit_edu.training.loop import learning_rate_at
 
 
 def _unfinished(*args, **kwargs):

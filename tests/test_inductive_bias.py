@@ -9,17 +9,7 @@ import pytest
 import torch
 
 from vit_edu import MultiHeadSelfAttention, ViT
-from vit_edu.cnn import SmallCNN
-from vit_edu.data_efficiency import (
-    MODEL_NAMES,
-    TASKS,
-    build_model,
-    find_row,
-    run_one,
-    stratified_subset,
-    summarize,
-)
-from vit_edu.inductive_bias import (
+from vit_edu.analysis.inductive_bias import (
     attention_permutation_error,
     cnn_receptive_field,
     conv_receptive_field,
@@ -32,6 +22,16 @@ from vit_edu.inductive_bias import (
     vit_permutation_errors,
     vit_shift_error,
     vit_tokens,
+)
+from vit_edu.training.cnn import SmallCNN
+from vit_edu.training.data_efficiency import (
+    MODEL_NAMES,
+    TASKS,
+    build_model,
+    find_row,
+    run_one,
+    stratified_subset,
+    summarize,
 )
 
 TABLE = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "data_efficiency.json"

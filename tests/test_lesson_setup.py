@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vit_edu.lesson import SEED_VARIABLE, THREADS_VARIABLE, lesson_seed, lesson_threads, setup_lesson
+from vit_edu.course.lesson import SEED_VARIABLE, THREADS_VARIABLE, lesson_seed, lesson_threads, setup_lesson
 
 
 def test_defaults_apply_without_environment(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vit_edu import ViT, ViTConfig, preset
-from vit_edu.convert import to_transformers
+from vit_edu.checkpoints.layouts import to_transformers
 
 
 def test_vit_pytorch_readme_example():

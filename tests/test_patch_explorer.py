@@ -5,6 +5,7 @@ import socket
 import numpy as np
 import pytest
 
+from vit_edu.viz.render import figure_to_png
 from vit_edu.widgets.patch_explorer import (
     MIN_P_FOR_GRID_LINES,
     SAMPLE_IMAGES,
@@ -14,7 +15,6 @@ from vit_edu.widgets.patch_explorer import (
     patch_explorer_figure,
     patch_explorer_widget,
 )
-from vit_edu.widgets.render import figure_to_png
 
 
 def _image(height, width, channels=3, seed=0):

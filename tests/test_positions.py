@@ -1,12 +1,11 @@
-"""vit_edu.positions: similarity grid, mosaic, distance profile, permutation equivariance, patch shuffling."""
+"""vit_edu.analysis.positions: similarity grid, mosaic, distance profile, permutation equivariance, patch shuffling."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vit_edu.patches import patchify
-from vit_edu.positions import (
+from vit_edu.analysis.positions import (
     patch_position_embeddings,
     permutation_equivariance_error,
     position_similarity,
@@ -14,6 +13,7 @@ from vit_edu.positions import (
     similarity_by_distance,
     similarity_mosaic,
 )
+from vit_edu.patches import patchify
 
 
 def test_position_similarity_matches_pairwise_cosine():

@@ -1,4 +1,4 @@
-"""vit_edu.preprocessing against transformers' image processors (independent implementations)."""
+"""vit_edu.data.preprocessing against transformers' image processors (independent implementations)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vit_edu.data import load_photo
-from vit_edu.preprocessing import IMAGENET_MEAN, IMAGENET_STD, preprocess_image, resize_and_crop, unnormalize
+from vit_edu.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, preprocess_image, resize_and_crop, unnormalize
 
 
 def photo_uint8() -> np.ndarray:

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vit_edu.course import COURSE_RECIPES
-from vit_edu.probes import object_patch_probe
-from vit_edu.shapes import make_shapes, patch_coverage
+from vit_edu.analysis.probes import object_patch_probe
+from vit_edu.data.shapes import make_shapes, patch_coverage
+from vit_edu.training.recipes import COURSE_RECIPES
 
 SHAPES_DATA = {k: v for k, v in COURSE_RECIPES["shapes"].data.items() if k not in ("num_train", "num_test", "clutter")}
 
@@ -38,7 +38,7 @@ def test_course_shapes_keep_the_issue_constraints():
 
 def test_first_layer_view_of_uniform_attention_and_identical_tokens():
     from vit_edu import ViT
-    from vit_edu.probes import first_layer_view
+    from vit_edu.analysis.probes import first_layer_view
 
     model = ViT(image_size=16, patch_size=4, num_classes=2, dim=16, depth=1, heads=2, mlp_dim=8, seed=0)
     with torch.no_grad():
@@ -53,7 +53,7 @@ def test_first_layer_view_of_uniform_attention_and_identical_tokens():
 
 def test_first_layer_view_of_attention_on_one_patch():
     from vit_edu import ViT
-    from vit_edu.probes import first_layer_view
+    from vit_edu.analysis.probes import first_layer_view
 
     model = ViT(image_size=8, patch_size=4, num_classes=2, dim=8, depth=1, heads=1, mlp_dim=8, seed=0)
     # hand-made case: the class token's attention puts weight 1 on one of N = 4 patches
@@ -70,8 +70,8 @@ def test_first_layer_view_of_attention_on_one_patch():
 def test_the_papers_init_and_input_scale_make_block_1_see_distinct_tokens_and_focus():
     # the mechanism behind the shapes recipe (vit_edu/course.py), on a fresh, untrained model
     from vit_edu import ViT
-    from vit_edu.course import course_shapes
-    from vit_edu.probes import first_layer_view
+    from vit_edu.analysis.probes import first_layer_view
+    from vit_edu.training.recipes import course_shapes
 
     images = course_shapes(64, seed=300).images
     model = {k: v for k, v in COURSE_RECIPES["shapes"].model.items() if k != "weight_init"}

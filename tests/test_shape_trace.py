@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from vit_edu import ViT
-from vit_edu.shape_trace import TraceRow, format_trace, shape_trace, vit_stage
+from vit_edu.analysis.shape_trace import TraceRow, format_trace, shape_trace, vit_stage
 
 # A rectangular image catches height/width mix-ups.
 H, W, P, C, D, L, HEADS, M, K, B = 24, 40, 8, 3, 32, 2, 4, 48, 7, 2

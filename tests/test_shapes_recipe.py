@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vit_edu.course import COURSE_RECIPES, course_model_info
+from vit_edu.training.recipes import COURSE_RECIPES, course_model_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "results" / "shapes_recipe.json"

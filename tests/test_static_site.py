@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support.browser import find_chromium, static_page_summary, watch_offline
 
-from vit_edu.browser import find_chromium, static_page_summary, watch_offline
-from vit_edu.site import WIDGET_STATE, WIDGET_VIEW, export_html, replace_unbundled_widgets
+from vit_edu.classroom.site import WIDGET_STATE, WIDGET_VIEW, export_html, replace_unbundled_widgets
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -133,7 +133,7 @@ def stored_site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser_context():
-    from vit_edu.browser import chromium
+    from support.browser import chromium
 
     with chromium() as context:
         yield context

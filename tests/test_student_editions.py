@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from vit_edu.__main__ import main
-from vit_edu.classroom import (
+from vit_edu.classroom.editions import (
     check_cells,
     exercise_cells,
     lesson_paths,

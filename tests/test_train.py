@@ -11,8 +11,8 @@ from vit_edu import ViT
 from vit_edu.__main__ import main
 from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
 from vit_edu.data import load_digits_split
-from vit_edu.plots import confusion_matrix, plot_confusion_matrix, plot_history, plot_image_grid
-from vit_edu.train import History, evaluate, learning_rate_at, predict, random_shift, resolve_device, train
+from vit_edu.training.loop import History, evaluate, learning_rate_at, predict, random_shift, resolve_device, train
+from vit_edu.viz.training import confusion_matrix, plot_confusion_matrix, plot_history, plot_image_grid
 
 
 @pytest.fixture(scope="module")

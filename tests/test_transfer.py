@@ -7,8 +7,16 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu import ViT
-from vit_edu.cnn import SmallCNN
-from vit_edu.transfer import (
+from vit_edu.data.scenes import (
+    HUE_RANGE,
+    PRETRAIN_CLASSES,
+    downstream_data,
+    label_subset,
+    make_glyph_shapes,
+    paste_digits,
+)
+from vit_edu.training.cnn import SmallCNN
+from vit_edu.training.transfer import (
     NUM_CLASSES,
     PRETRAIN_RECIPE,
     TransferRecipe,
@@ -19,14 +27,6 @@ from vit_edu.transfer import (
     replace_head,
     run_transfer,
     summarize,
-)
-from vit_edu.transfer_data import (
-    HUE_RANGE,
-    PRETRAIN_CLASSES,
-    downstream_data,
-    label_subset,
-    make_glyph_shapes,
-    paste_digits,
 )
 
 

@@ -4,9 +4,9 @@ import json
 
 from vit_edu import ViT
 from vit_edu.checkpoints import read_checkpoint_metadata
-from vit_edu.train import evaluate
-from vit_edu.transfer import PRETRAIN_RECIPE, load_pretrained, pretrain_test_data, pretrained_path
-from vit_edu.transfer_data import PRETRAIN_CLASSES
+from vit_edu.data.scenes import PRETRAIN_CLASSES
+from vit_edu.training.loop import evaluate
+from vit_edu.training.transfer import PRETRAIN_RECIPE, load_pretrained, pretrain_test_data, pretrained_path
 
 
 def test_pretrained_checkpoint_reaches_its_recorded_accuracy():

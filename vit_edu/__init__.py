@@ -8,16 +8,16 @@
     torch.Size([1, 1000])
 """
 
-from .attention import MultiHeadSelfAttention, attention
-from .block import EncoderBlock
-from .checkpoints import load_checkpoint, save_checkpoint
-from .config import PRESET_NAMES, ViTConfig, preset
-from .counting import count_flops, count_parameters, flops_breakdown, parameter_breakdown
-from .embeddings import ClassTokenAndPositions, resample_position_embeddings
-from .init import init_weights
-from .mlp import MLP
-from .model import ViT
-from .patches import PatchEmbedding, patchify, unpatchify
+from vit_edu.attention import MultiHeadSelfAttention, attention
+from vit_edu.block import EncoderBlock
+from vit_edu.checkpoints.loading import load_checkpoint, save_checkpoint
+from vit_edu.config import PRESET_NAMES, ViTConfig, preset
+from vit_edu.counting import count_flops, count_parameters, flops_breakdown, parameter_breakdown
+from vit_edu.embeddings import ClassTokenAndPositions, resample_position_embeddings
+from vit_edu.init import init_weights
+from vit_edu.mlp import MLP
+from vit_edu.model import ViT
+from vit_edu.patches import PatchEmbedding, patchify, unpatchify
 
 __all__ = [
     "MLP",

@@ -9,11 +9,11 @@ Commands:
     export-html OUTDIR [--no-execute] [--mathjax local|none|URL] [--force]
         Execute the lessons and export them with an index page: a static site that reads offline.
     params [PRESET] [--image-size S --patch-size P --dim D --depth L --heads k --mlp-dim M --num-classes K]
-        Parameters and FLOPs per component (see vit_edu.cli_commands).
+        Parameters and FLOPs per component (see vit_edu.cli.commands).
     attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png [--force]
         Save the class token's attention map of a model on an image beside the image.
     pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]
-        Pre-train lesson 10's tiny ViT on glyph shapes in clutter and save it (see vit_edu.transfer).
+        Pre-train lesson 10's tiny ViT on glyph shapes in clutter and save it (see vit_edu.training.transfer).
 
 Each command is a ``_add_<command>`` function that registers a subparser and a handler, so new
 commands are added without touching the others.
@@ -30,9 +30,9 @@ from pathlib import Path
 def _run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .checkpoints import save_checkpoint
-    from .cli_commands import check_checkpoint_arguments
-    from .course import train_course_model
+    from vit_edu.checkpoints.loading import save_checkpoint
+    from vit_edu.cli.commands import check_checkpoint_arguments
+    from vit_edu.training.recipes import train_course_model
 
     failed = check_checkpoint_arguments(args, "model.safetensors")
     if failed is not None:
@@ -55,7 +55,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(commands) -> None:
-    from .course import COURSE_MODEL_NAMES
+    from vit_edu.training.recipes import COURSE_MODEL_NAMES
 
     parser = commands.add_parser("train", help="train a course model and save a checkpoint",
                                  description="Train a course model with its tuned recipe and save it.")
@@ -76,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vit_edu", description="vit_edu command line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_train(commands)
-    from .classroom_cli import add_classroom_commands  # student-notebooks, export-html
+    from vit_edu.classroom.cli import add_classroom_commands  # student-notebooks, export-html
 
     add_classroom_commands(commands)
-    from .cli_commands import add_attention, add_params, add_pretrain  # params, attention, pretrain
+    from vit_edu.cli.commands import add_attention, add_params, add_pretrain  # params, attention, pretrain
 
     add_params(commands)
     add_attention(commands)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import MultiHeadSelfAttention
-from .mlp import MLP
+from vit_edu.attention import MultiHeadSelfAttention
+from vit_edu.mlp import MLP
 
 
 class EncoderBlock(nn.Module):

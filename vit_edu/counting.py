@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .config import ViTConfig
+from vit_edu.config import ViTConfig
 
 
 def parameter_breakdown(config: ViTConfig) -> OrderedDict[str, int]:

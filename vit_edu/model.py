@@ -23,11 +23,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .block import EncoderBlock
-from .config import Size2d, ViTConfig, to_2tuple
-from .embeddings import add_class_token_and_positions, resample_position_embeddings
-from .init import init_weights
-from .patches import PatchEmbedding
+from vit_edu.block import EncoderBlock
+from vit_edu.config import Size2d, ViTConfig, to_2tuple
+from vit_edu.embeddings import add_class_token_and_positions, resample_position_embeddings
+from vit_edu.init import init_weights
+from vit_edu.patches import PatchEmbedding
 
 
 class ViT(nn.Module):

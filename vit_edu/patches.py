@@ -17,7 +17,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .config import Size2d, to_2tuple
+from vit_edu.config import Size2d, to_2tuple
 
 
 def _check_images(images: torch.Tensor, patch: tuple[int, int]) -> None:

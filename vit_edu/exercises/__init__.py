@@ -7,6 +7,6 @@ never raises for a wrong answer. An unanswered exercise (the student edition's
 ``raise NotImplementedError``, or ``None``) gives a "not done yet" message.
 """
 
-from .feedback import Feedback, not_done, run_student_code
+from vit_edu.exercises.feedback import Feedback, not_done, run_student_code
 
 __all__ = ["Feedback", "not_done", "run_student_code"]

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..attention_maps import attention_rollout
-from .feedback import Feedback, run_student_code
+from vit_edu.analysis.attention_maps import attention_rollout
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 
 def _random_attentions(layers: int, batch: int, heads: int, tokens: int, seed: int) -> list[torch.Tensor]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 
 def _as_count(value: Any) -> tuple[int | None, Feedback | None]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ..block import EncoderBlock
-from .feedback import Feedback, run_student_code
+from vit_edu.block import EncoderBlock
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 
 def _as_tensor(result: Any, name: str) -> tuple[torch.Tensor | None, Feedback | None]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 # --------------------------------------------------------------------------- receptive field
 _FIELD_CASES = ((1, 3), (2, 3), (3, 3), (4, 5), (10, 3), (3, 7), (6, 2))  # (L, k)

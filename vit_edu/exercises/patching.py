@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 # (H, W, P, N): square and non-square images, several patch sizes.
 NUM_PATCHES_CASES = ((224, 224, 16, 196), (256, 256, 32, 64), (384, 384, 16, 576), (224, 224, 14, 256),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 
 def _tensor_or_feedback(result, name: str) -> tuple[torch.Tensor | None, Feedback | None]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
 
 
 def _as_number(value: Any, what: str) -> tuple[float | None, Feedback | None]:
@@ -77,7 +77,7 @@ def check_steps_per_epoch(function: Callable[[int, int, bool], Any]) -> Feedback
                                    "the batch size.", {**details, "mistake": "wrong_operation"})
         return Feedback(False, f"for {case} expected {want}, got {result:g}.", details)
     return Feedback(True, "right: an epoch is floor(n / B) steps, plus one if a partial last batch is kept "
-                          "(vit_edu.train drops it, so its digits epoch of 1347 images is 10 steps).")
+                          "(vit_edu.training.loop drops it, so its digits epoch of 1347 images is 10 steps).")
 
 
 # --------------------------------------------------------------------------- warm-up + cosine schedule

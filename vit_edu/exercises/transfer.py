@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ..model import ViT
-from .feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_student_code
+from vit_edu.model import ViT
 
 
 def _small_vit(num_classes: int = 4, seed: int = 0) -> ViT:

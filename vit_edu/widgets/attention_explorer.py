@@ -31,14 +31,14 @@ from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
 
-from ..attention_maps import (
+from vit_edu.analysis.attention_maps import (
     attention_rollout,
     class_token_map,
     gradient_weighted_attention,
     query_attention,
     upsample_map,
 )
-from .render import new_figure
+from vit_edu.viz.render import new_figure
 
 FUSED_VIEWS = ("rollout", "gradient")  # layer choices that combine all layers and heads
 _CMAP = colormaps["inferno"]
@@ -356,7 +356,7 @@ def attention_explorer_widget(state: AttentionExplorerState):
     """
     import ipywidgets as widgets
 
-    from .clickable_image import ClickableImage
+    from vit_edu.widgets.clickable_image import ClickableImage
 
     view = AttentionExplorerFigure(state, show_text=False)
     style = {"description_width": "initial"}

@@ -57,7 +57,7 @@ class ClickableImage(anywidget.AnyWidget):
     def set_png(self, data: bytes) -> None:
         """Show new PNG bytes (they travel base64-encoded)."""
         if not isinstance(data, (bytes, bytearray)) or not bytes(data[:8]) == b"\x89PNG\r\n\x1a\n":
-            raise ValueError("data must be the bytes of a PNG file, e.g. vit_edu.widgets.render.figure_to_png(fig).")
+            raise ValueError("data must be the bytes of a PNG file, e.g. vit_edu.viz.render.figure_to_png(fig).")
         self.png = base64.b64encode(bytes(data)).decode("ascii")
 
     def _repr_keys(self):

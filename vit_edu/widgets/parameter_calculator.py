@@ -25,9 +25,9 @@ import html
 from collections import OrderedDict
 from typing import Any
 
-from ..config import PRESET_NAMES, ViTConfig, preset
-from ..counting import count_flops, parameter_breakdown
-from .render import figure_to_png, new_figure
+from vit_edu.config import PRESET_NAMES, ViTConfig, preset
+from vit_edu.counting import count_flops, parameter_breakdown
+from vit_edu.viz.render import figure_to_png, new_figure
 
 FORMULAS = OrderedDict(
     patch_projection="P²C·D + D", class_token="D", position_embeddings="(N+1)·D",

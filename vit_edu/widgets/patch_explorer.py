@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..data import PHOTO_NAMES, load_photo
-from ..patches import patchify
-from .render import figure_to_png, new_figure
+from vit_edu.data.photos import PHOTO_NAMES, load_photo
+from vit_edu.patches import patchify
+from vit_edu.viz.render import figure_to_png, new_figure
 
 # Photos shipped inside the scikit-image wheel (see vit_edu.data); camera stays grey (C = 1).
 SAMPLE_IMAGES: tuple[str, ...] = (*PHOTO_NAMES, "camera")

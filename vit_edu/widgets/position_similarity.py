@@ -17,9 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from ..config import Size2d, to_2tuple
-from ..positions import position_similarity, similarity_mosaic
-from .render import figure_to_png, new_figure
+from vit_edu.analysis.positions import position_similarity, similarity_mosaic
+from vit_edu.config import Size2d, to_2tuple
+from vit_edu.viz.render import figure_to_png, new_figure
 
 
 class PositionSimilarityState:

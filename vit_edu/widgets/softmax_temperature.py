@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .render import figure_to_png, new_figure
+from vit_edu.viz.render import figure_to_png, new_figure
 
 
 def _check_temperature(temperature: float) -> float:

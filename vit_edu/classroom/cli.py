@@ -1,0 +1,63 @@
+"""The teachers' commands of ``python -m vit_edu``: ``student-notebooks`` and ``export-html``.
+
+Registered by :func:`vit_edu.__main__.build_parser` through :func:`add_classroom_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _lessons(value: str | None) -> list[str] | None:
+    return None if value is None else [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _run_student_notebooks(args: argparse.Namespace) -> int:
+    from vit_edu.classroom.editions import write_student_notebooks
+
+    try:
+        written = write_student_notebooks(args.outdir, source=args.source, overwrite=args.force,
+                                          lessons=_lessons(args.lessons))
+    except (FileExistsError, ValueError) as error:
+        print(f"error: {error}".replace("overwrite=True (--force on the command line)", "--force"), file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} student notebooks to {args.outdir}")
+    return 0
+
+
+def _run_export_html(args: argparse.Namespace) -> int:
+    from vit_edu.classroom.site import export_html
+
+    try:
+        pages = export_html(args.outdir, source=args.source, lessons=_lessons(args.lessons), overwrite=args.force,
+                            execute=not args.no_execute, mathjax=None if args.mathjax == "none" else args.mathjax,
+                            timeout=args.timeout, progress=True)
+    except (FileExistsError, ValueError, RuntimeError) as error:
+        print(f"error: {error}".replace("overwrite=True (--force on the command line)", "--force"), file=sys.stderr)
+        return 2
+    print(f"wrote {len(pages)} lesson pages and index.html to {args.outdir}; open {args.outdir}/index.html")
+    return 0
+
+
+def add_classroom_commands(commands) -> None:
+    """Register ``student-notebooks`` and ``export-html`` on an argparse subparsers object."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("outdir", help="folder to write to (created if missing)")
+    common.add_argument("--source", default=None, help="folder of the lessons (default: the repository's notebooks/)")
+    common.add_argument("--lessons", default=None, help="comma-separated lesson numbers or names (default: all)")
+    common.add_argument("--force", action="store_true", help="overwrite files that exist in OUTDIR")
+
+    parser = commands.add_parser("student-notebooks", parents=[common], help="write student editions of the lessons",
+                                 description="Copy the lessons with solutions and hidden tests removed (nbgrader's "
+                                             "preprocessors) and outputs cleared.")
+    parser.set_defaults(handler=_run_student_notebooks)
+
+    parser = commands.add_parser("export-html", parents=[common], help="export the lessons as a static site",
+                                 description="Execute every lesson and export it to HTML with its widget state, "
+                                             "plus index.html; the pages read offline in any browser.")
+    parser.add_argument("--no-execute", action="store_true", help="export the stored outputs without running")
+    parser.add_argument("--mathjax", default="local",
+                        help="'local' (vendored MathJax 3, works offline), 'none' (LaTeX source) or a URL")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    parser.set_defaults(handler=_run_export_html)

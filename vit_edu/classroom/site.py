@@ -1,0 +1,240 @@
+"""A static HTML site of the course: every lesson executed and exported, readable offline.
+
+``export_html(outdir)`` runs each lesson in a fresh kernel (widget state stored), converts it with
+nbconvert's ``lab`` template and writes an ``index.html``. The pages load nothing from the
+network: the front-end files are copied from ``vit_edu/classroom/static`` into ``outdir/_static``
+
+- ``embed-amd.js`` (``@jupyter-widgets/html-manager``) and ``require.js`` render the stored
+  widgets (sliders, dropdowns, images) in their last state, without a kernel;
+- ``mathjax/tex-svg-full.js`` (MathJax 3) typesets the equations (``mathjax=None`` leaves them as
+  LaTeX source, ``mathjax="https://..."`` loads another build).
+
+Widgets whose front end is not in the html-manager bundle (anywidget, ipympl, ...) would render
+blank (or try a CDN) in such a page, so their stored state is replaced: by an image widget showing
+their last picture when they hold one (a base64 PNG), else by a short note.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+from collections.abc import Iterable
+from importlib import resources as importlib_resources
+from pathlib import Path
+
+import nbformat
+
+from vit_edu.classroom.editions import lesson_paths
+
+STATIC_DIR = "_static"
+STATIC_FILES = ("embed-amd.js", "embed-amd.js.LICENSE.txt", "LICENSE-html-manager.txt", "require.js")
+MATHJAX_FILES = ("mathjax/tex-svg-full.js", "mathjax/LICENSE")
+BUNDLED_WIDGET_MODULES = ("@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output")
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+KERNEL_ONLY_NOTE = ("<em>This interactive view needs a running Python kernel: open the lesson in JupyterLab. "
+                    "The static figure beside it shows the same picture.</em>")
+_PNG_BASE64 = re.compile(r"^(data:image/png;base64,)?(iVBORw0KGgo[A-Za-z0-9+/=]+)$")
+
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_mathjax -%}
+{%- if resources.mathjax_url -%}
+<script>
+// MathJax 3, plus the one MathJax 2 call that the widget manager makes (MathJax.Hub.Queue) mapped onto it.
+(function () {
+  var current = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']],
+                       processEscapes: true, processEnvironments: true, tags: 'ams'},
+                 svg: {fontCache: 'global'}};
+  var hub = {Queue: function (job) {
+    var mathjax = current, element = job && job[2];
+    if (mathjax && mathjax.startup && mathjax.typesetPromise) {
+      mathjax.startup.promise.then(function () { return mathjax.typesetPromise(element ? [element] : undefined); });
+    }
+  }};
+  Object.defineProperty(window, 'MathJax', {configurable: true, get: function () { return current; },
+    set: function (value) { current = value; if (value && !value.Hub) { value.Hub = hub; } }});
+  current.Hub = hub;
+}());
+</script>
+<script defer src="{{ resources.mathjax_url }}"></script>
+{%- endif -%}
+{%- endblock html_head_js_mathjax -%}
+{% block body_header %}{{ super() }}{{ resources.vit_edu_nav }}{% endblock body_header %}
+{% block body_footer %}{{ resources.vit_edu_nav }}{{ super() }}{% endblock body_footer %}
+"""
+
+
+def lesson_title(nb: nbformat.NotebookNode, default: str = "") -> str:
+    """The text of the notebook's first level-1 Markdown heading (``# ...``), else ``default``."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
+            if match:
+                return match.group(1).strip()
+    return default
+
+
+def _png_in(entry: dict) -> bytes | None:
+    for value in entry.get("state", {}).values():
+        match = _PNG_BASE64.match(value) if isinstance(value, str) else None
+        if match:
+            return base64.b64decode(match.group(2))
+    for buffer in entry.get("buffers", []):
+        data = base64.b64decode(buffer.get("data", ""))
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return data
+    return None
+
+
+def _fallback_state(model_id: str, png: bytes | None) -> dict[str, dict]:
+    """Widget-state entries of a bundled widget (Image or HTML) that stands in for ``model_id``."""
+    import ipywidgets
+    from ipywidgets.embed import dependency_state
+
+    if png:  # shown at its own pixel width, as an <img> would be
+        widget = ipywidgets.Image(value=png, format="png", width=str(int.from_bytes(png[16:20], "big")))
+    else:
+        widget = ipywidgets.HTML(value=KERNEL_ONLY_NOTE)
+    try:
+        state = dependency_state([widget], drop_defaults=True)
+        main_id = widget.model_id
+    finally:
+        for created in (widget, widget.layout, getattr(widget, "style", None)):
+            if created is not None:
+                created.close()
+    text = json.dumps(state)
+    text = text.replace(main_id, model_id)
+    for i, other in enumerate(other for other in state if other != main_id):
+        text = text.replace(other, f"{model_id}_fallback_{i}")
+    return json.loads(text)
+
+
+def replace_unbundled_widgets(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Make the notebook's stored widgets renderable by the html-manager bundle alone (in place).
+
+    Models from other front-end modules become an Image of their last PNG, or an HTML note;
+    widget-view outputs whose model is not stored are dropped so that their text form shows.
+
+    Returns:
+        ``{model_id: "image" | "note"}`` for each replaced model.
+    """
+    widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced = {}
+    for model_id, entry in list(widget_state.items()):
+        modules = {entry.get("model_module"), entry.get("state", {}).get("_view_module")} - {None}
+        if modules <= set(BUNDLED_WIDGET_MODULES):
+            continue
+        png = _png_in(entry)
+        widget_state.update(_fallback_state(model_id, png))
+        replaced[model_id] = "image" if png else "note"
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is not None and view.get("model_id") not in widget_state:
+                del output["data"][WIDGET_VIEW]
+    return replaced
+
+
+def execute_lesson(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 600) -> nbformat.NotebookNode:
+    """Run all cells in a fresh ``python3`` kernel in ``cwd``, storing widget state (in place)."""
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _nav(paths: list[Path], index: int) -> str:
+    links = ['<a href="index.html">Course index</a>']
+    if index > 0:
+        links.insert(0, f'<a href="{paths[index - 1].stem}.html">&larr; {html.escape(paths[index - 1].stem)}</a>')
+    if index + 1 < len(paths):
+        links.append(f'<a href="{paths[index + 1].stem}.html">{html.escape(paths[index + 1].stem)} &rarr;</a>')
+    return f'<nav class="vit-edu-nav" style="margin:1em 0;font-family:sans-serif">{" | ".join(links)}</nav>'
+
+
+def _index_page(entries: list[tuple[Path, str]]) -> str:
+    rows = "\n".join(f'<li><a href="{path.stem}.html">{html.escape(title)}</a></li>' for path, title in entries)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>vit_edu: the Vision Transformer course</title>
+<style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}</style></head>
+<body><h1>vit_edu &mdash; the Vision Transformer, built and seen step by step</h1>
+<p>The lessons as they were last run: code, outputs, figures and widgets in their stored state. To change
+a slider or click a patch, open the notebooks in JupyterLab (see the repository's README).</p>
+<ul class="lessons">
+{rows}
+</ul></body></html>
+"""
+
+
+def _static_sources(mathjax: str | None) -> dict[str, Path]:
+    root = Path(str(importlib_resources.files("vit_edu.classroom") / "static"))
+    names = STATIC_FILES + (MATHJAX_FILES if mathjax == "local" else ())
+    return {name: root / name for name in names}
+
+
+def export_html(outdir: str | Path, source: str | Path | None = None, lessons: Iterable[str | int] | None = None,
+                overwrite: bool = False, execute: bool = True, mathjax: str | None = "local",
+                timeout: int = 600, progress: bool = False) -> list[Path]:
+    """Execute and export lessons to ``outdir/NN_name.html`` with an ``index.html``; returns the pages.
+
+    Args:
+        outdir: folder for the site (created if missing).
+        source: folder of the lessons (default: the repository's ``notebooks/``).
+        lessons: lesson numbers or names (default: all).
+        overwrite: replace files that already exist in ``outdir``.
+        execute: run each lesson first (``False`` exports the stored outputs as they are).
+        mathjax: ``"local"`` (the vendored MathJax 3), ``None`` (equations stay LaTeX source) or a URL.
+        timeout: seconds allowed per cell when executing.
+        progress: show a progress bar over the lessons.
+
+    Raises:
+        RuntimeError: a lesson raised while executing (its name and the error are in the message).
+    """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    if mathjax is not None and not isinstance(mathjax, str):
+        raise TypeError(f"mathjax must be 'local', None or a URL string, got {mathjax!r}.")
+    paths = lesson_paths(source, lessons)
+    outdir = Path(outdir)
+    statics = _static_sources(mathjax)
+    pages = [outdir / f"{path.stem}.html" for path in paths]
+    existing = [p for p in [*pages, outdir / "index.html"] if p.exists()]
+    targets = {outdir / STATIC_DIR / name: src for name, src in statics.items()}
+    existing += [dst for dst, src in targets.items() if dst.exists() and dst.read_bytes() != src.read_bytes()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{len(existing)} file(s) would be overwritten, e.g. {existing[0]}; "
+                              "pass overwrite=True (--force on the command line) or choose another folder.")
+    mathjax_url = f"{STATIC_DIR}/mathjax/tex-svg-full.js" if mathjax == "local" else mathjax or ""
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"vit_edu_lesson.html.j2": _TEMPLATE})],
+                            template_file="vit_edu_lesson.html.j2", require_js_url=f"{STATIC_DIR}/require.js",
+                            widget_renderer_url=f"{STATIC_DIR}/embed-amd.js",
+                            mathjax_url=mathjax_url)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for target, src in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    titles = []
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    for index, (path, page) in enumerate(tqdm(list(zip(paths, pages)), desc="export", disable=not progress)):
+        nb = nbformat.read(path, as_version=4)
+        if execute:
+            try:
+                execute_lesson(nb, cwd=path.parent, timeout=timeout)
+            except CellExecutionError as error:
+                raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
+                                   f"(--no-execute):\n{str(error)[-2000:]}") from error
+        replace_unbundled_widgets(nb)
+        titles.append(lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}"))
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[-1]},
+                                                             "vit_edu_nav": _nav(paths, index)})
+        body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
+        page.write_text(body, encoding="utf-8")
+    (outdir / "index.html").write_text(_index_page(list(zip(paths, titles))), encoding="utf-8")
+    return pages

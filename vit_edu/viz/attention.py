@@ -1,0 +1,140 @@
+"""Figures for lesson 07: attention maps per layer and head, methods side by side, attention
+distance vs depth (paper Fig. 7 right), localisation vs depth.
+
+All functions return a pyplot-free :class:`matplotlib.figure.Figure` (``display(fig)`` in a
+notebook); maps are (N,) or (B, N) patch maps, upsampled with ``nearest`` so every patch stays a
+flat square.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from vit_edu.analysis.attention_maps import upsample_map
+from vit_edu.viz.render import new_figure
+
+
+def _rgb(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) -> (H, W, 3) for imshow."""
+    array = image.detach().permute(1, 2, 0).numpy()
+    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+def _overlay(axes, image: torch.Tensor, patch_map: torch.Tensor, grid_size: tuple[int, int], alpha: float,
+             vmax: float | None = None) -> None:
+    """The image, and the map on top in inferno, from 0 to ``vmax`` (default: the map's maximum)."""
+    full = upsample_map(patch_map.detach().float(), grid_size, tuple(image.shape[-2:])).numpy()
+    top = full.max() if vmax is None else vmax
+    axes.imshow(_rgb(image), interpolation="nearest")
+    axes.imshow(full / max(top, 1e-12), cmap="inferno", alpha=alpha, vmin=0, vmax=1, interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def head_grid_figure(image: torch.Tensor, maps: torch.Tensor, grid_size: tuple[int, int], alpha: float = 0.7,
+                     title: str = "", cell: float = 1.1, shared_scale: bool = True) -> Figure:
+    """Class-token maps of every layer (rows) and head (columns), plus the mean over heads.
+
+    Args:
+        image: (C, H, W).
+        maps: (L, k, N) raw attention of the class token to the patches.
+        grid_size: (H/P, W/P).
+        shared_scale: one colour scale for all panels (0 to the largest weight), so that a
+            diffuse head looks dark; otherwise each panel is scaled to its own maximum.
+    """
+    vmax = float(maps.max()) if shared_scale else None
+    num_layers, heads = maps.shape[:2]
+    figure = new_figure(cell * (heads + 2), cell * num_layers + 0.5, dpi=72)
+    axes = figure.subplots(num_layers, heads + 2, squeeze=False)
+    for layer in range(num_layers):
+        axes[layer, 0].imshow(_rgb(image), interpolation="nearest")
+        axes[layer, 0].set_axis_off()
+        for column, patch_map in enumerate([*maps[layer], maps[layer].mean(dim=0)]):
+            _overlay(axes[layer, column + 1], image, patch_map, grid_size, alpha, vmax)
+        axes[layer, 1].set_ylabel(f"layer {layer}", fontsize=8)
+    for column in range(heads + 1):
+        axes[0, column + 1].set_title(f"head {column}" if column < heads else "mean", fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86 if title else 0.92, wspace=0.08, hspace=0.08)
+    return figure
+
+
+def method_comparison_figure(images: torch.Tensor, maps: Mapping[str, torch.Tensor], grid_size: tuple[int, int],
+                             row_labels: Sequence[str] | None = None, alpha: float = 0.7, cell: float = 1.25) -> Figure:
+    """One row per image: the image, then each method's class-token map.
+
+    Args:
+        images: (B, C, H, W).
+        maps: method name -> (B, N).
+        row_labels: a label per image (e.g. the prediction).
+    """
+    batch = images.shape[0]
+    figure = new_figure(cell * (len(maps) + 1), cell * batch + 0.4, dpi=72)
+    axes = figure.subplots(batch, len(maps) + 1, squeeze=False)
+    for row in range(batch):
+        axes[row, 0].imshow(_rgb(images[row]), interpolation="nearest")
+        axes[row, 0].set_xticks([])
+        axes[row, 0].set_yticks([])
+        if row_labels is not None:
+            axes[row, 0].set_ylabel(row_labels[row], fontsize=7)
+        for column, values in enumerate(maps.values()):
+            _overlay(axes[row, column + 1], images[row], values[row], grid_size, alpha)
+    for column, name in enumerate(["image", *maps]):
+        axes[0, column].set_title(name.replace(", ", ",\n"), fontsize=7)
+    figure.subplots_adjust(left=0.06, right=0.99, bottom=0.01, top=0.9, wspace=0.06, hspace=0.06)
+    return figure
+
+
+def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: float | None = None,
+                              image_size: int | None = None) -> Figure:
+    """Mean attention distance of every head vs depth, one panel per model (paper Fig. 7 right).
+
+    Args:
+        distances: model name -> (L, k) distances in pixels.
+        uniform: the distance of attention spread evenly over all patches (drawn dashed).
+        image_size: S, to label the axis range.
+    """
+    figure = new_figure(3.3 * len(distances), 2.6, dpi=80)
+    axes = figure.subplots(1, len(distances), squeeze=False, sharey=True)[0]
+    top = max(float(d.max()) for d in distances.values())
+    for ax, (name, values) in zip(axes, distances.items()):
+        num_layers, heads = values.shape
+        for head in range(heads):
+            ax.scatter(np.arange(num_layers) + (head - (heads - 1) / 2) * 0.06, values[:, head].numpy(), s=14,
+                       label=f"head {head}")
+        if uniform is not None:
+            ax.axhline(uniform, color="0.4", linestyle="--", linewidth=1, label="uniform attention")
+        ax.set_xticks(range(num_layers))
+        ax.set_xlabel("network depth (layer)", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(0, 1.1 * max(top, uniform or 0))
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("mean attention distance (pixels)" + (f", S = {image_size}" if image_size else ""), fontsize=8)
+    axes[-1].legend(fontsize=6, loc="lower right")
+    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
+    return figure
+
+
+def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> Figure:
+    """Pointing game and energy-based pointing per layer: raw class-token attention (mean over
+    heads, and the best head) and rollout up to that layer, with the chance level."""
+    figure = new_figure(6.4, 2.5, dpi=80)
+    axes = figure.subplots(1, 2, sharey=True)
+    for ax, metric in zip(axes, ("pointing", "energy")):
+        layers = np.arange(len(profile[f"raw_{metric}"]))
+        ax.plot(layers, profile[f"raw_{metric}"].numpy(), "o-", label="attention of layer l (mean of heads)")
+        ax.plot(layers, profile[f"head_{metric}"].amax(dim=1).numpy(), "^:", label="best head of layer l")
+        ax.plot(layers, profile[f"rollout_{metric}"].numpy(), "s-", label="rollout of layers 0..l")
+        ax.axhline(chance, color="0.4", linestyle="--", linewidth=1, label="chance")
+        ax.set_xticks(layers)
+        ax.set_xlabel("layer l", fontsize=8)
+        ax.set_title("pointing game" if metric == "pointing" else "energy-based pointing", fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6, loc="lower right")
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
+    return figure
