@@ -1,5 +1,6 @@
 """The full model: the vit-pytorch API, shapes, pooling, attention output, reference equivalence."""
 
+import dataclasses
 import math
 
 import pytest
@@ -136,6 +137,24 @@ def test_from_config_roundtrip():
     assert ViT.from_config(cfg).config == cfg
     with pytest.raises(TypeError, match="ViTConfig"):
         ViT.from_config({"dim": 16})
+
+
+def test_config_is_the_one_list_of_hyper_parameters():
+    """Every ViTConfig field is a ViT keyword, and a config plus keywords changes just those fields."""
+    cfg = ViTConfig(image_size=32, patch_size=8, num_classes=2, dim=16, depth=1, heads=2, mlp_dim=8,
+                    patch_embedding="linear", weight_init="jax")
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ViTConfig)}
+    assert ViT(**fields).config == cfg == ViT(cfg).config
+    changed = ViT(cfg, num_classes=5, seed=0)
+    assert changed.config == cfg.replace(num_classes=5) and changed.head.out_features == 5
+    assert isinstance(changed.patch_embed.proj, torch.nn.Linear)  # patch_embedding travels in the config
+    assert float(changed.head.weight.abs().sum()) == 0.0  # the paper's init zeroes the head
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['hidden_dim'\].*mlp_dim"):
+        ViT(cfg, hidden_dim=8)
+    with pytest.raises(TypeError, match="ViTConfig or keyword arguments"):
+        ViT()
+    with pytest.raises(ValueError, match="patch_embedding must be one of"):
+        cfg.replace(patch_embedding="mlp")
 
 
 def test_resample_position_embeddings_method_changes_image_size(tiny_vit):

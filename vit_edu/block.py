@@ -40,10 +40,12 @@ class EncoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), plus A (B, heads, T, T) when ``return_attention``."""
-        if return_attention:
-            attended, weights = self.attn(self.norm1(x), return_attention=True)
-            x = x + attended  # Eq. 2, (B, T, D)
-            x = x + self.mlp(self.norm2(x))  # Eq. 3, (B, T, D)
-            return x, weights
-        x = x + self.attn(self.norm1(x))  # Eq. 2
-        return x + self.mlp(self.norm2(x))  # Eq. 3
+        x, weights = self.forward_with_weights(x, return_attention)
+        return (x, weights) if return_attention else x
+
+    def forward_with_weights(self, x: torch.Tensor, need_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's one path: (B, T, D) -> ((B, T, D), A (B, heads, T, T) or None)."""
+        attended, weights = self.attn.forward_with_weights(self.norm1(x), need_weights)
+        x = x + attended  # Eq. 2
+        x = x + self.mlp(self.norm2(x))  # Eq. 3
+        return x, weights

@@ -15,34 +15,23 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-Size2d = int | tuple[int, int]
+from vit_edu.checks import Size2d, check_choice, check_divisible, check_int, check_probability, to_2tuple
 
 POOL_CHOICES = ("cls", "mean")
+PATCH_EMBEDDING_CHOICES = ("conv", "linear")
+WEIGHT_INIT_CHOICES = ("timm", "jax")
 
-
-def to_2tuple(value: Size2d, name: str) -> tuple[int, int]:
-    """Return ``(h, w)`` for an int or a pair, raising a clear error for anything else."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a (height, width) tuple of ints, got {value!r}.")
-    if isinstance(value, int):
-        pair = (value, value)
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a (height, width) tuple of ints, got {value!r}.")
-    if pair[0] <= 0 or pair[1] <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}.")
-    return pair
+__all__ = ["PATCH_EMBEDDING_CHOICES", "POOL_CHOICES", "PRESETS", "PRESET_NAMES", "WEIGHT_INIT_CHOICES", "Size2d",
+           "ViTConfig", "preset", "preset_for_shape", "to_2tuple"]
 
 
 @dataclass(frozen=True)
 class ViTConfig:
     """All hyper-parameters of a Vision Transformer.
 
-    The keyword names follow vit-pytorch (``dim``, ``depth``, ``heads``, ``mlp_dim``) so that
-    ``ViT(**vars(cfg))``-style code reads like the users' existing code.
+    The one list of the model's hyper-parameters: ``ViT``, the parameter counts and checkpoint
+    loading all read it. The keyword names follow vit-pytorch (``dim``, ``depth``, ``heads``,
+    ``mlp_dim``), so ``ViT(image_size=256, patch_size=32, ...)`` reads like the users' existing code.
 
     Attributes:
         image_size: (H, W) in pixels; an int means a square image.
@@ -62,6 +51,9 @@ class ViTConfig:
         pool: ``"cls"`` uses the class token's output (Eq. 4); ``"mean"`` averages the patch
             tokens (class token excluded, as timm's ``global_pool='avg'``).
         layer_norm_eps: 1e-6 as in the original JAX code and timm (Hugging Face uses 1e-12).
+        patch_embedding: ``"conv"`` or ``"linear"``, two forms of the same map E (see patches.py).
+        weight_init: ``"timm"`` (std 0.02 everywhere) or ``"jax"`` (the paper's code: Xavier-uniform,
+            LeCun-normal patch projection, zero head); see init.py.
     """
 
     image_size: tuple[int, int] = (224, 224)
@@ -78,52 +70,31 @@ class ViTConfig:
     attention_dropout: float = 0.0
     pool: str = "cls"
     layer_norm_eps: float = 1e-6
+    patch_embedding: str = "conv"
+    weight_init: str = "timm"
 
     def __post_init__(self) -> None:
-        image = to_2tuple(self.image_size, "image_size")
-        patch = to_2tuple(self.patch_size, "patch_size")
-        object.__setattr__(self, "image_size", image)
-        object.__setattr__(self, "patch_size", patch)
-        for axis, (img, p) in enumerate(zip(image, patch)):
-            if img % p != 0:
-                side = "height" if axis == 0 else "width"
-                fixed = (img // p) * p
-                raise ValueError(
-                    f"image_size {side} {img} is not divisible by patch_size {p}: a ViT cuts the "
-                    f"image into whole P x P patches. Use an image size that is a multiple of {p} "
-                    f"(e.g. {fixed or p}) or another patch size."
-                )
+        object.__setattr__(self, "image_size", to_2tuple(self.image_size, "image_size"))
+        object.__setattr__(self, "patch_size", to_2tuple(self.patch_size, "patch_size"))
+        check_divisible(self.image_size, self.patch_size, "image_size")
         for name in ("dim", "depth", "heads", "mlp_dim", "channels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}.")
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value}.")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
-            raise TypeError(f"num_classes must be an int, got {self.num_classes!r}.")
-        if self.num_classes < 0:
+            check_int(getattr(self, name), name)
+        check_int(self.num_classes, "num_classes", minimum=0, hint=" (0 = no head, return features)")
+        if self.dim_head is not None:
+            check_int(self.dim_head, "dim_head", hint=" or None")
+        elif self.dim % self.heads != 0:
             raise ValueError(
-                f"num_classes must be >= 0 (0 = no head, return features), got {self.num_classes}."
+                f"dim ({self.dim}) is not divisible by heads ({self.heads}); each head gets "
+                f"dim // heads features. Choose heads that divide dim, or pass dim_head "
+                f"explicitly (e.g. dim_head=64)."
             )
-        if self.dim_head is None:
-            if self.dim % self.heads != 0:
-                raise ValueError(
-                    f"dim ({self.dim}) is not divisible by heads ({self.heads}); each head gets "
-                    f"dim // heads features. Choose heads that divide dim, or pass dim_head "
-                    f"explicitly (e.g. dim_head=64)."
-                )
-        elif isinstance(self.dim_head, bool) or not isinstance(self.dim_head, int):
-            raise TypeError(f"dim_head must be an int or None, got {self.dim_head!r}.")
-        elif self.dim_head <= 0:
-            raise ValueError(f"dim_head must be a positive integer or None, got {self.dim_head}.")
         for name in ("dropout", "emb_dropout", "attention_dropout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a float in [0, 1), got {value!r}.")
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}; 0.1 is a common choice.")
-        if self.pool not in POOL_CHOICES:
-            raise ValueError(f"pool must be one of {POOL_CHOICES}, got {self.pool!r}.")
+            check_probability(getattr(self, name), name)
+        check_choice(self.pool, "pool", POOL_CHOICES)
+        check_choice(self.patch_embedding, "patch_embedding", PATCH_EMBEDDING_CHOICES)
+        check_choice(self.weight_init, "weight_init", WEIGHT_INIT_CHOICES)
+        if isinstance(self.layer_norm_eps, bool) or not isinstance(self.layer_norm_eps, (int, float)):
+            raise TypeError(f"layer_norm_eps must be a small positive float, got {self.layer_norm_eps!r}.")
         if not self.layer_norm_eps > 0:
             raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}.")
 
@@ -163,7 +134,7 @@ class ViTConfig:
 
 
 # Table 1 of the paper (B, L, H) and DeiT (Ti, S); 224 px, 1000 classes.
-_PRESET_SHAPES = {
+PRESETS: dict[str, dict[str, int]] = {
     "Ti/16": dict(dim=192, depth=12, heads=3, mlp_dim=768, patch_size=16),
     "S/16": dict(dim=384, depth=12, heads=6, mlp_dim=1536, patch_size=16),
     "B/16": dict(dim=768, depth=12, heads=12, mlp_dim=3072, patch_size=16),
@@ -172,7 +143,7 @@ _PRESET_SHAPES = {
     "H/14": dict(dim=1280, depth=32, heads=16, mlp_dim=5120, patch_size=14),
 }
 
-PRESET_NAMES = tuple(_PRESET_SHAPES)
+PRESET_NAMES = tuple(PRESETS)
 
 
 def preset(name: str, **overrides) -> ViTConfig:
@@ -190,6 +161,14 @@ def preset(name: str, **overrides) -> ViTConfig:
     matches = [p for p in PRESET_NAMES if p.lower() == key.lower()]
     if not matches:
         raise ValueError(f"unknown preset {name!r}; valid presets are: {', '.join(PRESET_NAMES)}.")
-    fields = dict(image_size=224, num_classes=1000, **_PRESET_SHAPES[matches[0]])
+    fields = dict(image_size=224, num_classes=1000, **PRESETS[matches[0]])
     fields.update(overrides)
     return ViTConfig(**fields)
+
+
+def preset_for_shape(dim: int, depth: int, mlp_dim: int) -> str | None:
+    """The name of the preset with this width, depth and MLP size, or ``None``."""
+    for name, shape in PRESETS.items():
+        if (shape["dim"], shape["depth"], shape["mlp_dim"]) == (dim, depth, mlp_dim):
+            return name
+    return None

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 
 
 def add_class_token_and_positions(

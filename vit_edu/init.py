@@ -29,8 +29,10 @@ import math
 import torch
 from torch import nn
 
+from vit_edu.checks import check_choice
+from vit_edu.config import WEIGHT_INIT_CHOICES
+
 INIT_STD = 0.02
-INIT_SCHEMES = ("timm", "jax")
 _TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to +-2
 
 
@@ -66,8 +68,7 @@ def init_weights(model: nn.Module, seed: int | None = None, scheme: str = "timm"
     Returns:
         ``model``, for chaining.
     """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"scheme (weight_init) must be one of {INIT_SCHEMES}, got {scheme!r}.")
+    check_choice(scheme, "scheme (weight_init)", WEIGHT_INIT_CHOICES)
     generator = None
     if seed is not None:
         generator = torch.Generator().manual_seed(int(seed))

@@ -20,71 +20,41 @@ Shapes: images (B, C, H, W) -> tokens (B, N + 1, D) -> pooled (B, D) -> logits (
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
 from vit_edu.block import EncoderBlock
-from vit_edu.config import Size2d, ViTConfig, to_2tuple
+from vit_edu.checks import Size2d, check_image_batch, to_2tuple
+from vit_edu.config import ViTConfig
 from vit_edu.embeddings import add_class_token_and_positions, resample_position_embeddings
 from vit_edu.init import init_weights
 from vit_edu.patches import PatchEmbedding
 
 
 class ViT(nn.Module):
-    """Vision Transformer with vit-pytorch's keyword arguments.
+    """Vision Transformer: ``ViT(config)`` or vit-pytorch's keywords, ``ViT(image_size=..., ...)``.
 
     Args:
-        image_size: H = W, or (H, W).
-        patch_size: P, or (P_h, P_w). N = HW / P^2 patches.
-            NOTE: old vit-pytorch versions asserted N > 16; that was a library check, not a
-            property of ViT. Any N >= 1 works here.
-        num_classes: K; 0 returns the pooled features (B, D) instead of logits.
-        dim: D. depth: L. heads: k. mlp_dim: M. channels: C.
-        dim_head: width of one head. ``None`` (default) = ``dim // heads``, the paper's choice.
-            NOTE(deviation): vit-pytorch defaults to ``dim_head=64``; the same for its README
-            example (1024 / 16 = 64) but not, e.g., for dim=768, heads=8 (96 here, 64 there).
-        dropout: after the attention projection and inside the MLP.
-        emb_dropout: on z_0.
-        attention_dropout: on the attention weights (vit-pytorch reuses ``dropout`` there).
-        pool: ``"cls"`` (Eq. 4) or ``"mean"`` (average of the patch tokens, class token
-            excluded; the class token stays in the sequence either way).
-        layer_norm_eps: 1e-6 (original code, timm).
-        patch_embedding: ``"conv"`` or ``"linear"``, two forms of the same map (see patches.py).
+        config: a :class:`ViTConfig`; its docstring describes every hyper-parameter
+            (``image_size, patch_size, num_classes, dim, depth, heads, mlp_dim, channels, dim_head,
+            dropout, emb_dropout, attention_dropout, pool, layer_norm_eps, patch_embedding,
+            weight_init``). Without a config, the keywords build one; with a config, keywords
+            change those fields (``ViT(preset("S/16"), num_classes=10)``).
         seed: seed for the initial weights (see init.py); ``None`` uses torch's global RNG.
-        weight_init: ``"timm"`` (std 0.02 everywhere; default) or ``"jax"`` (the paper's code:
-            Xavier-uniform, LeCun-normal patch projection, zero head); see init.py.
+
+    NOTE(deviation): vit-pytorch defaults to ``dim_head=64``; here ``None`` means ``dim // heads``,
+    the paper's choice (the same for its README example, 1024 / 16 = 64, but not for dim=768,
+    heads=8). Old vit-pytorch versions asserted N > 16; that was a library check, not a property
+    of ViT: any N >= 1 works here.
     """
 
-    def __init__(
-        self,
-        *,
-        image_size: Size2d,
-        patch_size: Size2d,
-        num_classes: int,
-        dim: int,
-        depth: int,
-        heads: int,
-        mlp_dim: int,
-        channels: int = 3,
-        dim_head: int | None = None,
-        dropout: float = 0.0,
-        emb_dropout: float = 0.0,
-        attention_dropout: float = 0.0,
-        pool: str = "cls",
-        layer_norm_eps: float = 1e-6,
-        patch_embedding: str = "conv",
-        seed: int | None = None,
-        weight_init: str = "timm",
-    ) -> None:
+    def __init__(self, config: ViTConfig | None = None, *, seed: int | None = None, **fields) -> None:
         super().__init__()
-        cfg = ViTConfig(
-            image_size=image_size, patch_size=patch_size, num_classes=num_classes, dim=dim,
-            depth=depth, heads=heads, mlp_dim=mlp_dim, channels=channels, dim_head=dim_head,
-            dropout=dropout, emb_dropout=emb_dropout, attention_dropout=attention_dropout,
-            pool=pool, layer_norm_eps=layer_norm_eps,
-        )
+        cfg = _build_config(config, fields)
         self.config = cfg
-        self.patch_embed = PatchEmbedding(cfg.patch_size, cfg.channels, cfg.dim, form=patch_embedding)
+        self.patch_embed = PatchEmbedding(cfg.patch_size, cfg.channels, cfg.dim, form=cfg.patch_embedding)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))  # x_class
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim))  # E_pos
         self.pos_drop = nn.Dropout(cfg.emb_dropout)
@@ -95,49 +65,16 @@ class ViT(nn.Module):
         )
         self.norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
-        init_weights(self, seed=seed, scheme=weight_init)
+        init_weights(self, seed=seed, scheme=cfg.weight_init)
 
     @classmethod
     def from_config(cls, config: ViTConfig, **kwargs) -> ViT:
-        """Build a model from a :class:`ViTConfig` (``kwargs``: ``patch_embedding``, ``seed``, ``weight_init``)."""
-        if not isinstance(config, ViTConfig):
-            raise TypeError(f"config must be a ViTConfig, got {type(config).__name__}.")
-        fields = {f: getattr(config, f) for f in config.__dataclass_fields__}
-        return cls(**fields, **kwargs)
+        """``ViT(config, **kwargs)``, for code that prefers a named constructor."""
+        return cls(config, **kwargs)
 
-    # ------------------------------------------------------------------ checks
     def check_images(self, images: torch.Tensor) -> None:
         """Raise a clear error unless ``images`` is a float (B, C, H, W) batch this model takes."""
-        cfg = self.config
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(
-                f"images must be a torch.Tensor of shape (B, {cfg.channels}, H, W), got {type(images).__name__}."
-            )
-        if images.ndim != 4:
-            hint = " For a single image use images.unsqueeze(0)." if images.ndim == 3 else ""
-            raise ValueError(
-                f"images must be 4-D (B, C, H, W), got shape {tuple(images.shape)}.{hint}"
-            )
-        if not torch.is_floating_point(images):
-            raise TypeError(
-                f"images must be floating point, got dtype {images.dtype}. Convert and normalise "
-                "first, e.g. images.float() / 255 (then subtract the mean and divide by the std "
-                "the model was trained with)."
-            )
-        if images.shape[1] != cfg.channels:
-            raise ValueError(
-                f"images have {images.shape[1]} channels but the model expects channels={cfg.channels}; "
-                "convert the images (e.g. grey to RGB with images.expand(-1, 3, -1, -1)) or build the "
-                f"model with channels={images.shape[1]}."
-            )
-        size = tuple(images.shape[-2:])
-        if size != cfg.image_size:
-            raise ValueError(
-                f"images are {size[0]}x{size[1]} but the model was built for image_size "
-                f"{cfg.image_size[0]}x{cfg.image_size[1]}: its position embeddings belong to a "
-                f"{cfg.grid_size[0]}x{cfg.grid_size[1]} grid. Resize the images, or call "
-                f"model.resample_position_embeddings({size}) to interpolate the embeddings to the new size."
-            )
+        check_image_batch(images, self.config.channels, self.config.image_size)
 
     # ----------------------------------------------------------------- forward
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -151,17 +88,19 @@ class ViT(nn.Module):
 
         With ``return_attention`` also returns a list of L tensors (B, heads, N + 1, N + 1).
         """
+        tokens, attentions = self._encode(images, return_attention)
+        return (tokens, attentions) if return_attention else tokens
+
+    def _encode(self, images: torch.Tensor, return_attention: bool):
+        """The one path through the encoder: tokens (B, T, D) and the L attention maps (or None)."""
         self.check_images(images)
         x = self.embed(images)  # (B, T, D)
         attentions = []
         for block in self.blocks:
-            if return_attention:
-                x, weights = block(x, return_attention=True)  # (B, T, D), (B, k, T, T)
-                attentions.append(weights)
-            else:
-                x = block(x)  # (B, T, D)
+            x, weights = block.forward_with_weights(x, return_attention)  # (B, T, D), (B, k, T, T) or None
+            attentions.append(weights)
         x = self.norm(x)  # (B, T, D)
-        return (x, attentions) if return_attention else x
+        return x, (attentions if return_attention else None)
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, N + 1, D) -> (B, D): the class token (Eq. 4) or the mean of the patch tokens."""
@@ -188,10 +127,9 @@ class ViT(nn.Module):
         Returns:
             ``logits`` or ``(logits, attentions)``.
         """
-        if return_attention:
-            tokens, attentions = self.forward_features(images, return_attention=True)
-            return self.forward_head(self.pool(tokens)), attentions
-        return self.forward_head(self.pool(self.forward_features(images)))
+        tokens, attentions = self._encode(images, return_attention)
+        logits = self.forward_head(self.pool(tokens))
+        return (logits, attentions) if return_attention else logits
 
     # --------------------------------------------------------------- utilities
     def num_parameters(self, trainable_only: bool = False) -> int:
@@ -211,3 +149,20 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(resampled, requires_grad=self.pos_embed.requires_grad)
         self.config = new_cfg
         return self
+
+
+def _build_config(config: ViTConfig | None, fields: dict) -> ViTConfig:
+    """The model's config from a ViTConfig and/or keyword fields, with a clear error for unknown names."""
+    valid = [f.name for f in dataclasses.fields(ViTConfig)]
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise TypeError(f"ViT got unknown argument(s) {unknown}; valid ones are seed and the ViTConfig fields: "
+                        f"{', '.join(valid)}.")
+    if config is None:
+        if not fields:
+            raise TypeError("ViT needs a ViTConfig or keyword arguments, e.g. ViT(preset('S/16')) or "
+                            "ViT(image_size=32, patch_size=4, num_classes=10, dim=64, depth=4, heads=4, mlp_dim=128).")
+        return ViTConfig(**fields)
+    if not isinstance(config, ViTConfig):
+        raise TypeError(f"config must be a ViTConfig (or pass keyword arguments), got {type(config).__name__}.")
+    return config.replace(**fields) if fields else config

@@ -17,24 +17,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from vit_edu.config import Size2d, to_2tuple
-
-
-def _check_images(images: torch.Tensor, patch: tuple[int, int]) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}.")
-    if images.ndim != 4:
-        raise ValueError(
-            f"images must have 4 dimensions (B, C, H, W), got shape {tuple(images.shape)}; "
-            "for a single image use images.unsqueeze(0)."
-        )
-    height, width = images.shape[-2:]
-    if height % patch[0] or width % patch[1]:
-        raise ValueError(
-            f"image size {height}x{width} is not divisible by patch_size {patch[0]}x{patch[1]}; "
-            f"crop or resize the image to a multiple of the patch size "
-            f"(e.g. {height // patch[0] * patch[0]}x{width // patch[1] * patch[1]})."
-        )
+from vit_edu.checks import Size2d, check_choice, check_image_batch, to_2tuple
+from vit_edu.config import PATCH_EMBEDDING_CHOICES
 
 
 def patchify(images: torch.Tensor, patch_size: Size2d) -> torch.Tensor:
@@ -48,7 +32,7 @@ def patchify(images: torch.Tensor, patch_size: Size2d) -> torch.Tensor:
         (B, N, P_h P_w C) with N = (H / P_h)(W / P_w), patches in row-major order.
     """
     ph, pw = to_2tuple(patch_size, "patch_size")
-    _check_images(images, (ph, pw))
+    check_image_batch(images, patch_size=(ph, pw), floating=False)
     return rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=ph, p2=pw)
 
 
@@ -98,9 +82,7 @@ class PatchEmbedding(nn.Module):
         self.patch_size = to_2tuple(patch_size, "patch_size")
         self.channels = channels
         self.dim = dim
-        if form not in ("conv", "linear"):
-            raise ValueError(f"form must be 'conv' or 'linear', got {form!r}.")
-        self.form = form
+        self.form = check_choice(form, "form (patch_embedding)", PATCH_EMBEDDING_CHOICES)
         if form == "conv":
             self.proj = nn.Conv2d(channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
         else:
@@ -109,7 +91,7 @@ class PatchEmbedding(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.form == "linear":
             return self.proj(patchify(images, self.patch_size))  # (B, N, D)
-        _check_images(images, self.patch_size)
+        check_image_batch(images, patch_size=self.patch_size, floating=False)
         grid = self.proj(images)  # (B, D, H/P, W/P)
         return rearrange(grid, "b d h w -> b (h w) d")  # (B, N, D)
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu.attention import attention
-from vit_edu.config import to_2tuple
+from vit_edu.checks import to_2tuple
 
 
 def attention_flops(seq_len: int, head_dim: int, heads: int = 1) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 
 HEAD_FUSIONS = ("mean", "max", "min")
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vit_edu.analysis.attention_maps import resolve_target_classes
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 
 
 def mask_to_patch_mask(masks: torch.Tensor | np.ndarray, patch_size: Size2d) -> torch.Tensor:

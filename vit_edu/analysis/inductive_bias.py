@@ -27,7 +27,7 @@ from einops import rearrange
 from torch import nn
 
 from vit_edu.analysis.positions import shuffle_patches
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 from vit_edu.patches import patchify, unpatchify
 
 

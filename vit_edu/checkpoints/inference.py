@@ -18,18 +18,11 @@ import warnings
 import torch
 
 from vit_edu.checkpoints.formats import Converted
-from vit_edu.config import _PRESET_SHAPES, ViTConfig
+from vit_edu.config import PRESETS, ViTConfig, preset_for_shape
 from vit_edu.model import ViT
 from vit_edu.patches import linear_weight_from_conv
 
 _SHAPE_FIELDS = ("dim", "depth", "mlp_dim", "channels", "patch_size", "num_classes")
-
-
-def _preset_heads(dim: int, depth: int, mlp_dim: int) -> tuple[int, str] | None:
-    for name, shape in _PRESET_SHAPES.items():
-        if (shape["dim"], shape["depth"], shape["mlp_dim"]) == (dim, depth, mlp_dim):
-            return shape["heads"], name
-    return None
 
 
 def infer_shapes(tensors: dict[str, torch.Tensor], source: str = "the checkpoint") -> dict:
@@ -60,16 +53,15 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
     """The config to build the model with, and the image size to resample to afterwards (or None)."""
     shapes = infer_shapes(converted.tensors, converted.source)
     known = dict(converted.known)
-    fields = {k: v for k, v in known.items() if k in {f.name for f in dataclasses.fields(ViTConfig)} and v is not None}
+    valid = {f.name for f in dataclasses.fields(ViTConfig)}
+    fields = {k: v for k, v in known.items() if k in valid and v is not None}
     for name in _SHAPE_FIELDS:
         fields[name] = shapes[name]
-    extra = {k: v for k, v in overrides.items() if k not in ("patch_embedding", "seed")}
-    valid = {f.name for f in dataclasses.fields(ViTConfig)}
+    extra = {k: v for k, v in overrides.items() if k != "seed"}
     unknown = sorted(set(extra) - valid)
     if unknown:
         raise TypeError(
-            f"unknown override(s) {unknown}; overrides are ViT keyword arguments: {sorted(valid)}, "
-            "patch_embedding and seed."
+            f"unknown override(s) {unknown}; overrides are the ViTConfig fields {sorted(valid)} and seed."
         )
     for name in _SHAPE_FIELDS:
         if name not in extra:
@@ -93,7 +85,7 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
         raise ValueError(f"heads={heads!r} contradicts {converted.source}, which has heads={known['heads']}.")
     heads = heads or known.get("heads")
     if heads is None:
-        match = _preset_heads(shapes["dim"], shapes["depth"], shapes["mlp_dim"])
+        match = preset_for_shape(shapes["dim"], shapes["depth"], shapes["mlp_dim"])
         inner = shapes["inner_dim"]
         divisors = [h for h in range(1, inner + 1) if inner % h == 0][:12]
         if match is None:
@@ -104,7 +96,7 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
                 f"heads=..., a divisor of {inner}: {', '.join(map(str, divisors))} (the paper's models use "
                 "64-wide heads, heads = D / 64)."
             )
-        heads = match[0]
+        heads = PRESETS[match]["heads"]
     fields["heads"] = heads
     if shapes["inner_dim"] % heads:
         raise ValueError(
@@ -125,7 +117,7 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
         else:
             trained = (side * shapes["patch_size"][0], side * shapes["patch_size"][1])
     fields["image_size"] = trained
-    fields.update(extra)  # dropout, pool, layer_norm_eps, dim_head, ... (ViTConfig validates them)
+    fields.update(extra)  # dropout, pool, patch_embedding, ... (ViTConfig validates them)
     config = ViTConfig(**fields)
     target = None
     if requested is not None:
@@ -138,9 +130,9 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
 def build_model(converted: Converted, strict: bool, overrides: dict, stacklevel: int = 2) -> ViT:
     """Build the model that ``converted`` describes and copy its tensors in (see ``load_checkpoint``)."""
     config, resample_to = resolve_config(converted, overrides)
-    form = overrides.get("patch_embedding", "conv")
+    form = config.patch_embedding
     with torch.device("meta"):  # shapes only, no memory and no random initialisation (slow for big models)
-        model = ViT.from_config(config, patch_embedding=form)
+        model = ViT(config)
     tensors = dict(converted.tensors)
     if config.num_classes == 0:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("head.")}
@@ -169,7 +161,7 @@ def build_model(converted: Converted, strict: bool, overrides: dict, stacklevel:
     usable = {k: v.to(torch.float32, copy=True).contiguous()
               for k, v in tensors.items() if k in expected and k not in bad}
     if missing or bad:  # some parameters keep a fresh (seeded) initialisation
-        model = ViT.from_config(config, patch_embedding=form, seed=overrides.get("seed", 0))
+        model = ViT(config, seed=overrides.get("seed", 0))
         model.load_state_dict(usable, strict=False)
     else:
         model.load_state_dict(usable, strict=True, assign=True)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vit_edu.analysis.positions import position_similarity, similarity_mosaic
-from vit_edu.config import Size2d, to_2tuple
+from vit_edu.checks import Size2d, to_2tuple
 from vit_edu.viz.render import figure_to_png, new_figure
 
 
