@@ -1,6 +1,6 @@
 """Time the README's test command and split the time by kind of test; compare with the budgets.
 
-    python benchmarks/suite_time.py                 # pip install -r requirements.txt && pytest
+    python benchmarks/suite_time.py                 # the README test command (install, then pytest)
     python benchmarks/suite_time.py --no-install    # only the pytest part
     python benchmarks/suite_time.py -- -k static    # extra pytest arguments after --
 
@@ -56,7 +56,7 @@ def group_of(classname: str, file: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--no-install", action="store_true", help="skip `pip install -r requirements.txt`")
+    parser.add_argument("--no-install", action="store_true", help="skip the README command's pip install")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()
 
