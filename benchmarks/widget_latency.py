@@ -3,7 +3,7 @@
 Drives ``attention_explorer_widget`` exactly as the browser does, without a browser: a control's
 ``value`` is set (what a Dropdown/ToggleButtons change sends) or the ClickableImage's ``click``
 traitlet is set (what a click sends), and the clock stops when the new base64 PNG lands in the
-``png`` traitlet that is synced to the front end. Target (issue 5): median <= 50 ms for a layer
+``png`` traitlet that is synced to the front end. Target: median <= 50 ms for a layer
 change, a head change and a patch click. Switching the image (one forward pass) and the fused
 views (rollout, gradient-weighted: the first time per image) are reported for information.
 

@@ -1,5 +1,5 @@
-"""Lesson 07's localisation numbers: the helpers on hand-made cases, and the acceptance targets of
-issue 5 for the committed shapes model on held-out shapes (a smaller set than the benchmark's)."""
+"""The attention-maps lesson's localisation numbers: the helpers on hand-made cases, and the targets
+for the committed shapes model on held-out shapes (a smaller set than the benchmark's)."""
 
 import numpy as np
 import pytest

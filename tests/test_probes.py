@@ -29,8 +29,8 @@ def test_probe_rejects_bad_arguments():
         object_patch_probe(patch_size=5)
 
 
-def test_course_shapes_keep_the_issue_constraints():
-    # issue 5: the object touches <= 20% of the patches on average and distractors are always present
+def test_course_shapes_keep_the_task_constraints():
+    # the task's design: the object touches <= 20% of the patches on average and distractors are always present
     shapes = make_shapes(1000, seed=11, **SHAPES_DATA)
     coverage = patch_coverage(shapes.masks, COURSE_RECIPES["shapes"].model["patch_size"]).mean().item()
     assert 0.10 < coverage <= 0.20
