@@ -8,7 +8,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vit_edu.course.claims import CLAIMS, LOG_VARIABLE, Claim, expect
+from vit_edu.course.claims import (
+    CLAIMS,
+    COSINE,
+    FRACTION,
+    LOG_VARIABLE,
+    NONNEGATIVE,
+    Claim,
+    cosine,
+    difference,
+    expect,
+    fraction,
+    holds,
+    magnitude,
+    within,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -38,6 +52,17 @@ def test_every_claim_can_fail(name):
     assert claim.limits[0] <= claim.low <= claim.high <= claim.limits[1], name
     assert not claim.low <= claim.null <= claim.high, f"{name}: its null value {claim.null} lies inside the range"
     assert claim.says.strip()
+
+
+def test_each_kind_of_claim_fixes_its_limits_and_null():
+    assert fraction(0.8, 1.0, "reads digits", null=0.1) == Claim(0.8, 1.0, "reads digits", null=0.1, limits=FRACTION)
+    assert holds("it holds") == Claim(1.0, 1.0, "it holds", null=0.0, limits=FRACTION)
+    assert cosine(0.5, 1.0, "alike", null=0.0) == Claim(0.5, 1.0, "alike", null=0.0, limits=COSINE)
+    assert magnitude(0.5, 50.0, "changes") == Claim(0.5, 50.0, "changes", null=0.0, limits=NONNEGATIVE)
+    assert magnitude(0.0, 0.1, "small", null=0.3).null == 0.3
+    assert within(0.02, "repeats") == Claim(0.0, 0.02, "repeats", null=0.5, limits=NONNEGATIVE)
+    assert difference(0.1, 1.0, "ahead") == Claim(0.1, 1.0, "ahead", null=0.0)
+    assert difference(-0.05, 0.3, "costs little", null=0.8).limits == (-math.inf, math.inf)
 
 
 def test_lessons_use_only_known_claims_and_every_claim_is_used():

@@ -1,4 +1,4 @@
-"""The lesson-03 exercise checks: right answers pass, each typical mistake gets its own message."""
+"""The self-attention exercise checks: right answers pass, each typical mistake gets its own message."""
 
 import math
 import warnings

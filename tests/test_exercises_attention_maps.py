@@ -1,4 +1,4 @@
-"""Lesson 07 exercise checks: right answers pass, each typical mistake gets its own message,
+"""The attention-maps exercise checks: right answers pass, each typical mistake gets its own message,
 unfinished answers say "not done". The student answers here are written out by hand."""
 
 import pytest

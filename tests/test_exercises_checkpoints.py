@@ -1,4 +1,4 @@
-"""The lesson-09 exercise checks: right answers pass, each typical mistake gets its own message."""
+"""The pretrained-checkpoints exercise checks: right answers pass, each typical mistake gets its own message."""
 
 import pytest
 import torch

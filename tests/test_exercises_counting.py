@@ -1,4 +1,4 @@
-"""Lesson 05 exercise checks: the expected counts equal torch's own modules, right answers pass,
+"""The parameter-counting exercise checks: the expected counts equal torch's own modules, right answers pass,
 each typical mistake gets its own message."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Lesson 04 exercise checks: right answers pass, each typical mistake gets its own message."""
+"""The encoder exercise checks: right answers pass, each typical mistake gets its own message."""
 
 import math
 

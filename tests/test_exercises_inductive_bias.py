@@ -1,4 +1,5 @@
-"""Lesson 08 exercise checks: right answers pass, each typical mistake gets its own message, unfinished = not done."""
+"""The inductive-bias exercise checks: right answers pass, each typical mistake gets its own message,
+unfinished = not done."""
 
 import numpy as np
 import pytest

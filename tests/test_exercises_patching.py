@@ -1,4 +1,4 @@
-"""Lesson 01 exercise checks: right answers pass, each typical mistake gets its own message."""
+"""The patching exercise checks: right answers pass, each typical mistake gets its own message."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The lesson-02 exercise checks: right answers pass, each typical mistake gets its own message."""
+"""The class-token-and-positions exercise checks: right answers pass, each typical mistake gets its own message."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Lesson 06 exercise checks: the references agree with independent ones (torch's DataLoader, the
+"""The training exercise checks: the references agree with independent ones (torch's DataLoader, the
 training loop's schedule, closed-form landmarks, sklearn's accuracy), right answers pass, each typical
 mistake gets its own message, unfinished answers get "not done"."""
 

@@ -1,4 +1,5 @@
-"""Lesson 10 exercise checks: right answers pass, each typical mistake gets its own message, unfinished = not done."""
+"""The transfer exercise checks: right answers pass, each typical mistake gets its own message,
+unfinished = not done."""
 
 import pytest
 import torch

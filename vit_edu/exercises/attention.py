@@ -1,4 +1,4 @@
-"""Checks for lesson 03 (self-attention): write attention, split the heads, count its memory.
+"""Checks for the self-attention lesson: write attention, split the heads, count its memory.
 
 Each check runs the student's function on small inputs, compares with an independent
 reference and, when the answer is wrong, compares it with the answers that typical mistakes
@@ -15,47 +15,27 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
-
-
-def _as_tensor(result, name: str) -> tuple[torch.Tensor | None, Feedback | None]:
-    if result is None:
-        return None, Feedback(False, f"`{name}` returned None: did you forget the `return`?")
-    if isinstance(result, tuple):
-        return None, Feedback(False, f"`{name}` returned a tuple; return only the output tensor.")
-    if not isinstance(result, torch.Tensor):
-        return None, Feedback(False, f"`{name}` must return a torch.Tensor, got {type(result).__name__}.")
-    return result, None
-
-
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-5)
+from vit_edu.exercises.feedback import Feedback, close, hint_on_crash, judge, run_for_number, run_for_tensor
 
 
 # --------------------------------------------------------------------------- attention
-def _attention_variants(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+def _attention_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the output the mistake gives, the hint for it)}."""
     d, t = q.shape[-1], q.shape[-2]
     raw = q @ k.transpose(-2, -1)  # (..., T, T)
     return {
-        "no_scale": raw.softmax(-1) @ v,
-        "scale_by_d": (raw / d).softmax(-1) @ v,
-        "multiplied": (raw * math.sqrt(d)).softmax(-1) @ v,
-        "scale_by_seq_len": (raw / math.sqrt(t)).softmax(-1) @ v,
-        "softmax_wrong_axis": (raw / math.sqrt(d)).softmax(-2) @ v,
-        "no_softmax": (raw / math.sqrt(d)) @ v,
+        "no_scale": (raw.softmax(-1) @ v, "the scores are not scaled: divide q k^T by sqrt(d) (d = q.shape[-1]) "
+                     "before the softmax."),
+        "scale_by_d": ((raw / d).softmax(-1) @ v, "you divided by d; the scale is 1 / sqrt(d), which keeps the "
+                       "variance of q . k at 1."),
+        "multiplied": ((raw * math.sqrt(d)).softmax(-1) @ v, "you multiplied the scores by sqrt(d); divide by it "
+                       "instead."),
+        "scale_by_seq_len": ((raw / math.sqrt(t)).softmax(-1) @ v, "you scaled by sqrt(T), the sequence length; the "
+                             "scale is 1 / sqrt(d), d = q.shape[-1], the width of q and k."),
+        "softmax_wrong_axis": ((raw / math.sqrt(d)).softmax(-2) @ v, "the softmax runs over the wrong axis: each "
+                               "query's weights over the keys (a row) must sum to 1, so use softmax(dim=-1)."),
+        "no_softmax": ((raw / math.sqrt(d)) @ v, "the softmax is missing: A = softmax(q k^T / sqrt(d)), then A v."),
     }
-
-
-_ATTENTION_HINTS = {
-    "no_scale": "the scores are not scaled: divide q k^T by sqrt(d) (d = q.shape[-1]) before the softmax.",
-    "scale_by_d": "you divided by d; the scale is 1 / sqrt(d), which keeps the variance of q . k at 1.",
-    "multiplied": "you multiplied the scores by sqrt(d); divide by it instead.",
-    "scale_by_seq_len": "you scaled by sqrt(T), the sequence length; the scale is 1 / sqrt(d), d = q.shape[-1], "
-                        "the width of q and k.",
-    "softmax_wrong_axis": "the softmax runs over the wrong axis: each query's weights over the keys (a row) must "
-                          "sum to 1, so use softmax(dim=-1).",
-    "no_softmax": "the softmax is missing: A = softmax(q k^T / sqrt(d)), then A v.",
-}
 
 
 def check_attention(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
@@ -67,57 +47,40 @@ def check_attention(function: Callable[..., torch.Tensor], seed: int = 0) -> Fee
     generator = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=generator, dtype=torch.float64) for _ in range(3))
     expected = F.scaled_dot_product_attention(q, k, v)  # (2, 3, 5, 4), independent reference
-    name = getattr(function, "__name__", "your function")
-    result, problem = run_student_code(function, q.clone(), k.clone(), v.clone())
+    result, problem = run_for_tensor(function, q.clone(), k.clone(), v.clone())
     if problem is not None:
-        if "error" in problem.details and ("shape" in problem.message or "size" in problem.message):
-            return Feedback(False, problem.message + " Hint: transpose the last two axes of k with "
-                            "k.transpose(-2, -1) (not k.T, which reverses every axis of a 4-D tensor).",
-                            problem.details)
-        return problem
-    result, problem = _as_tensor(result, name)
-    if problem is not None:
-        return problem
+        return hint_on_crash(problem, "transpose the last two axes of k with k.transpose(-2, -1) (not k.T, which "
+                             "reverses every axis of a 4-D tensor).", mentions=("shape", "size"))
     details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
     if result.shape == (2, 3, 5, 5):
         return Feedback(False, "you returned the attention weights A (T x T); return A v, shape (..., T, d).", details)
     if result.shape != expected.shape:
         return Feedback(False, f"the output has shape {tuple(result.shape)}, expected {tuple(expected.shape)} "
                         "(same as q).", details)
-    if _close(result, expected):
-        return Feedback(True, "softmax(q k^T / sqrt(d)) v, equal to torch's scaled_dot_product_attention.", details)
-    for mistake, value in _attention_variants(q, k, v).items():
-        if _close(result, value):
-            return Feedback(False, _ATTENTION_HINTS[mistake], {**details, "mistake": mistake})
-    error = (result.double() - expected).abs().max().item()
-    return Feedback(False, f"the shape is right but the values differ from the reference (max error {error:.3g}). "
-                    "Compute scores = q @ k.transpose(-2, -1) / sqrt(d), A = scores.softmax(dim=-1), return A @ v.",
-                    {**details, "max_error": error})
+    return judge(result, expected, _attention_mistakes(q, k, v),
+                 right="softmax(q k^T / sqrt(d)) v, equal to torch's scaled_dot_product_attention.",
+                 advice="Compute scores = q @ k.transpose(-2, -1) / sqrt(d), A = scores.softmax(dim=-1), return A @ v.")
 
 
 # -------------------------------------------------------------------------- split heads
 def check_split_heads(function: Callable[[torch.Tensor, int], torch.Tensor], seed: int = 0) -> Feedback:
     """Check ``function(x, heads)``: (B, T, k d) -> (B, k, T, d), head h = features [h d, (h + 1) d)."""
     generator = torch.Generator().manual_seed(seed)
-    name = getattr(function, "__name__", "your function")
     for batch, seq_len, heads, head_dim in ((2, 5, 3, 4), (1, 7, 2, 6)):
         x = torch.randn(batch, seq_len, heads * head_dim, generator=generator)  # (B, T, k d)
         expected = x.view(batch, seq_len, heads, head_dim).permute(0, 2, 1, 3)  # (B, k, T, d)
-        result, problem = run_student_code(function, x.clone(), heads)
-        if problem is not None:
-            return problem
-        result, problem = _as_tensor(result, name)
+        result, problem = run_for_tensor(function, x.clone(), heads)
         if problem is not None:
             return problem
         details = {"heads": heads, "expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-        if _close(result, expected):
+        if close(result, expected):
             continue
-        if _close(result, rearrange(x, "b t (h d) -> b t h d", h=heads)):
+        if close(result, rearrange(x, "b t (h d) -> b t h d", h=heads)):
             return Feedback(False, "you split the features but kept T before the heads, (B, T, k, d); move the "
                             "head axis forward: 'b t (h d) -> b h t d'.", details)
-        if _close(result, rearrange(x, "b t (h d) -> b h d t", h=heads)):
+        if close(result, rearrange(x, "b t (h d) -> b h d t", h=heads)):
             return Feedback(False, "T and d are swapped, (B, k, d, T); the result should be (B, k, T, d).", details)
-        if _close(result, rearrange(x, "b t (d h) -> b h t d", h=heads)):
+        if close(result, rearrange(x, "b t (d h) -> b h t d", h=heads)):
             return Feedback(False, "the shape is right but the features are interleaved: you split as '(d h)'. "
                             "Each head owns a contiguous block of d features, so write '(h d)'.", details)
         if result.shape == expected.shape:
@@ -167,16 +130,10 @@ def check_attention_memory(function: Callable[..., int]) -> Feedback:
     for image_size, patch_size, heads, batch in _MEMORY_CASES:
         args = (image_size, patch_size, heads, batch)
         expected = batch * heads * ((image_size // patch_size) ** 2 + 1) ** 2 * 4
-        result, problem = run_student_code(function, *args, bytes_per_element=4)
+        result, problem = run_for_number(function, "the number of bytes", *args, bytes_per_element=4)
         if problem is not None:
             return problem
         details = {"arguments": args, "expected": expected, "result": result}
-        if result is None:
-            return Feedback(False, "your function returned None: did you forget the `return`?", details)
-        if isinstance(result, torch.Tensor) and result.numel() == 1:
-            result = result.item()
-        if isinstance(result, bool) or not isinstance(result, (int, float)):
-            return Feedback(False, f"return a number of bytes, got {type(result).__name__}.", details)
         if result == expected:
             continue
         for mistake, value in _memory_variants(*args, 4).items():

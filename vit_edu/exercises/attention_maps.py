@@ -1,4 +1,4 @@
-"""Checks for lesson 07 (attention maps): the class-token map, one rollout step, energy-based pointing.
+"""Checks for the attention-maps lesson: the class-token map, one rollout step, energy-based pointing.
 
 Each check runs the student's function on small random inputs, compares the answer with an
 independent reference and, when it is wrong, with the answers that typical mistakes produce
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from vit_edu.analysis.attention_maps import attention_rollout
-from vit_edu.exercises.feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, judge, run_for_tensor
 
 
 def _random_attentions(layers: int, batch: int, heads: int, tokens: int, seed: int) -> list[torch.Tensor]:
@@ -23,53 +23,18 @@ def _random_attentions(layers: int, batch: int, heads: int, tokens: int, seed: i
             for _ in range(layers)]  # L x (B, k, T, T), rows sum to 1
 
 
-def _as_tensor(result, name: str) -> tuple[torch.Tensor | None, Feedback | None]:
-    if result is None:
-        return None, Feedback(False, f"`{name}` returned None: did you forget the `return`?")
-    if isinstance(result, tuple):
-        return None, Feedback(False, f"`{name}` returned a tuple; return one tensor.")
-    if not isinstance(result, torch.Tensor):
-        return None, Feedback(False, f"`{name}` must return a torch.Tensor, got {type(result).__name__}.")
-    return result, None
-
-
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-5)
-
-
-def _diagnose(result: torch.Tensor, expected: torch.Tensor, variants: dict[str, tuple[torch.Tensor, str]],
-              details: dict) -> Feedback:
-    for mistake, (value, hint) in variants.items():
-        if _close(result, value):
-            return Feedback(False, hint, {**details, "mistake": mistake})
-    if result.shape != expected.shape:
-        return Feedback(False, f"the result has shape {tuple(result.shape)}, expected {tuple(expected.shape)}.",
-                        details)
-    error = (result.double() - expected).abs().max().item()
-    return Feedback(False, f"the shape is right but the values differ from the reference (max error {error:.3g}).",
-                    {**details, "max_error": error})
-
-
 # ------------------------------------------------------------------ class-token map
 def check_class_token_map(function: Callable[[list[torch.Tensor], int], torch.Tensor], seed: int = 0) -> Feedback:
     """Check ``function(attentions, layer) -> (B, N)``: row 0 of layer ``layer``'s A, averaged over
     heads, without the class token's own column."""
     attentions = _random_attentions(layers=3, batch=2, heads=4, tokens=10, seed=seed)
-    name = getattr(function, "__name__", "your function")
     layer = 1
-    result, problem = run_student_code(function, [a.clone() for a in attentions], layer)
-    if problem is not None:
-        return problem
-    result, problem = _as_tensor(result, name)
-    if problem is not None:
-        return problem
     mean = attentions[layer].mean(dim=1)  # (B, T, T)
     expected = mean[:, 0, 1:]  # (B, N)
-    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-    if _close(result, expected):
-        return Feedback(True, "row 0 of A averaged over the heads, without the class column: the class token's "
-                        "map over the N patches.", details)
-    variants = {
+    result, problem = run_for_tensor(function, [a.clone() for a in attentions], layer)
+    if problem is not None:
+        return problem
+    mistakes = {
         "kept_class_column": (mean[:, 0], "you kept column 0, the class token's weight on itself: the map covers the "
                               "N patches only, so drop it with [..., 1:]."),
         "column_instead_of_row": (mean[:, 1:, 0], "you read column 0 (how much each patch looks at the class token); "
@@ -86,7 +51,8 @@ def check_class_token_map(function: Callable[[list[torch.Tensor], int], torch.Te
         "mean_over_batch": (attentions[layer].mean(dim=0)[:, 0, 1:], "you averaged over the batch (dim=0); the heads "
                             "are dim=1 of (B, k, T, T)."),
     }
-    return _diagnose(result, expected, variants, details)
+    return judge(result, expected, mistakes, right="row 0 of A averaged over the heads, without the class column: "
+                 "the class token's map over the N patches.")
 
 
 # ------------------------------------------------------------------------ rollout step
@@ -100,21 +66,13 @@ def check_rollout_step(function: Callable[[torch.Tensor, torch.Tensor], torch.Te
     first, second = _random_attentions(layers=2, batch=2, heads=3, tokens=6, seed=seed)
     previous = attention_rollout([first])  # (B, T, T), R_1
     expected = attention_rollout([first, second])  # (B, T, T), R_2
-    name = getattr(function, "__name__", "your function")
-    result, problem = run_student_code(function, second.clone(), previous.clone())
+    result, problem = run_for_tensor(function, second.clone(), previous.clone())
     if problem is not None:
         return problem
-    result, problem = _as_tensor(result, name)
-    if problem is not None:
-        return problem
-    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-    if _close(result, expected):
-        return Feedback(True, "A_hat = rownorm(mean_h A + I), R_l = A_hat R_(l-1): equal to vit_edu.attention_rollout.",
-                        details)
     eye = torch.eye(second.shape[-1], dtype=second.dtype)
     mean = second.mean(dim=1)  # (B, T, T)
     a_hat = (mean + eye) / (mean + eye).sum(dim=-1, keepdim=True)
-    variants = {
+    mistakes = {
         "no_identity": (mean @ previous, "the identity is missing: add I to the head-averaged A (the residual "
                         "connection carries each token's own value forward), then renormalise the rows."),
         "no_renormalisation": ((mean + eye) @ previous, "after adding I the rows sum to 2: divide each row by its "
@@ -128,7 +86,8 @@ def check_rollout_step(function: Callable[[torch.Tensor, torch.Tensor], torch.Te
                        "you fused the heads with the max; this exercise uses the mean over heads (dim=1)."),
         "a_hat_only": (a_hat, "you returned A_hat_l only; multiply it with the previous rollout: A_hat_l @ R_(l-1)."),
     }
-    return _diagnose(result, expected, variants, details)
+    return judge(result, expected, mistakes, right="A_hat = rownorm(mean_h A + I), R_l = A_hat R_(l-1): equal to "
+                 "vit_edu.attention_rollout.")
 
 
 # ---------------------------------------------------------------------- energy pointing
@@ -142,17 +101,10 @@ def check_energy_pointing(function: Callable[[torch.Tensor, torch.Tensor], torch
     masks[:, 0] = True
     positive = maps.clamp(min=0)
     expected = (positive * masks).sum(-1) / positive.sum(-1)  # (B,)
-    name = getattr(function, "__name__", "your function")
-    result, problem = run_student_code(function, maps.clone(), masks.clone())
+    result, problem = run_for_tensor(function, maps.clone(), masks.clone())
     if problem is not None:
         return problem
-    result, problem = _as_tensor(result, name)
-    if problem is not None:
-        return problem
-    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-    if _close(result, expected):
-        return Feedback(True, "positive mass on the object / all positive mass, one number per image.", details)
-    variants = {
+    mistakes = {
         "negatives_counted": ((maps * masks).sum(-1) / maps.sum(-1), "negative values count against the energy: "
                               "keep only the positive part first, maps.clamp(min=0)."),
         "no_division": ((positive * masks).sum(-1), "that is the mass on the object, not its share: divide by the "
@@ -166,4 +118,5 @@ def check_energy_pointing(function: Callable[[torch.Tensor, torch.Tensor], torch
         "fraction_of_patches": (masks.double().mean(-1), "that is the chance level, the fraction of patches on the "
                                 "object; weight each patch by the map's positive value."),
     }
-    return _diagnose(result, expected, variants, details)
+    return judge(result, expected, mistakes, right="positive mass on the object / all positive mass, one number per "
+                 "image.")

@@ -1,4 +1,4 @@
-"""Checks for lesson 09 (pretrained checkpoints): convert weights between layouts by hand.
+"""Checks for the pretrained-checkpoints lesson: convert weights between layouts by hand.
 
 Each check judges the student's tensor by what it *computes* (an independent reference: a real
 ``Conv2d``, or the projection a Flax ``DenseGeneral`` kernel defines), and when it is wrong, compares
@@ -14,23 +14,15 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-5)
-
-
-def _as_tensor(result, name: str) -> tuple[torch.Tensor | None, Feedback | None]:
-    if result is None:
-        return None, Feedback(False, f"`{name}` returned None: did you forget the `return`?")
-    if not isinstance(result, torch.Tensor):
-        return None, Feedback(False, f"`{name}` must return a torch.Tensor, got {type(result).__name__}.")
-    return result, None
-
-
-def _name(function: Callable) -> str:
-    return getattr(function, "__name__", "your function")
+from vit_edu.exercises.feedback import (
+    Feedback,
+    as_tensor,
+    close,
+    function_name,
+    known_mistake,
+    run_for_tensor,
+    run_student_code,
+)
 
 
 # ------------------------------------------------------------------------------ fused qkv
@@ -49,30 +41,30 @@ def check_split_qkv(function: Callable[[torch.Tensor], tuple], seed: int = 0) ->
         return problem
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
-        return Feedback(False, f"`{_name(function)}` must return three tensors (w_q, w_k, w_v), got {got}.")
+        return Feedback(False, f"`{function_name(function)}` must return three tensors (w_q, w_k, w_v), got {got}.")
     parts = []
     for part in result:
-        part, problem = _as_tensor(part, _name(function))
+        part, problem = as_tensor(part, function)
         if problem is not None:
             return problem
         parts.append(part)
     shapes = [tuple(p.shape) for p in parts]
     details = {"shapes": shapes, "expected_shape": (dim, dim)}
     expected = (w_q, w_k, w_v)
-    if all(_same(p, e) for p, e in zip(parts, expected)):
+    if all(close(p, e) for p, e in zip(parts, expected)):
         return Feedback(True, "rows 0..D-1 are W_q, D..2D-1 W_k, 2D..3D-1 W_v: qkv.chunk(3, dim=0).", details)
     if shapes == [(3 * dim, dim // 3)] * 3:
         return Feedback(False, "you split the columns (the input axis, dim=1). A Linear weight is (out, in) and "
                         "q, k, v are stacked along the outputs: split dim=0.", {**details, "mistake": "wrong_axis"})
-    if all(_same(p, e.T) for p, e in zip(parts, expected)):
+    if all(close(p, e.T) for p, e in zip(parts, expected)):
         return Feedback(False, "each part is transposed. Keep PyTorch's (out, in) layout: no .T after splitting.",
                         {**details, "mistake": "transposed"})
     for order in ((1, 0, 2), (0, 2, 1), (2, 1, 0), (1, 2, 0), (2, 0, 1)):
-        if all(_same(parts[i], expected[j]) for i, j in enumerate(order)):
+        if all(close(parts[i], expected[j]) for i, j in enumerate(order)):
             return Feedback(False, "the three blocks are right but in the wrong order: the fused weight is "
                             "[W_q; W_k; W_v], so return (q, k, v) in that order.", {**details, "mistake": "order"})
     interleaved = fused.reshape(dim, 3, dim).unbind(1)
-    if all(_same(p, e) for p, e in zip(parts, interleaved)):
+    if all(close(p, e) for p, e in zip(parts, interleaved)):
         return Feedback(False, "you took every third row (reshape(D, 3, D)); the three weights are stacked as "
                         "blocks, not interleaved: reshape(3, D, D) or chunk(3, dim=0).",
                         {**details, "mistake": "interleaved"})
@@ -84,26 +76,27 @@ def check_split_qkv(function: Callable[[torch.Tensor], tuple], seed: int = 0) ->
 
 
 # ------------------------------------------------------------------------ conv -> dense
-def _conv_variants(conv_weight: torch.Tensor) -> dict[str, torch.Tensor]:
+def _conv_mistakes(conv_weight: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the weight the mistake gives, the hint for it)}."""
     return {
-        "channels_first": rearrange(conv_weight, "d c p1 p2 -> d (c p1 p2)"),
-        "rows_columns_swapped": rearrange(conv_weight, "d c p1 p2 -> d (p2 p1 c)"),
-        "transposed": rearrange(conv_weight, "d c p1 p2 -> (p1 p2 c) d"),
-        "transposed_channels_first": rearrange(conv_weight, "d c p1 p2 -> (c p1 p2) d"),
+        "channels_first": (
+            rearrange(conv_weight, "d c p1 p2 -> d (c p1 p2)"),
+            "you flattened each filter as (C, P, P), e.g. with reshape(D, -1). patchify flattens a patch row by row, "
+            "and inside a pixel channel by channel: (P, P, C). Move C last first: permute(0, 2, 3, 1), then "
+            "reshape(D, -1)."),
+        "rows_columns_swapped": (
+            rearrange(conv_weight, "d c p1 p2 -> d (p2 p1 c)"),
+            "rows and columns are swapped: a patch is read row by row, so the order is (p1 p2 c) with p1 the row "
+            "inside the patch."),
+        "transposed": (
+            rearrange(conv_weight, "d c p1 p2 -> (p1 p2 c) d"),
+            "this is the (in, out) = (P^2 C, D) layout of a Flax Dense kernel; a PyTorch Linear weight is "
+            "(out, in) = (D, P^2 C): transpose it."),
+        "transposed_channels_first": (
+            rearrange(conv_weight, "d c p1 p2 -> (c p1 p2) d"),
+            "two problems: the result is (in, out) instead of (out, in), and the channels come first instead of last "
+            "in each patch."),
     }
-
-
-_CONV_HINTS = {
-    "channels_first": "you flattened each filter as (C, P, P), e.g. with reshape(D, -1). patchify flattens a patch "
-                      "row by row, and inside a pixel channel by channel: (P, P, C). Move C last first: "
-                      "permute(0, 2, 3, 1), then reshape(D, -1).",
-    "rows_columns_swapped": "rows and columns are swapped: a patch is read row by row, so the order is (p1 p2 c) "
-                            "with p1 the row inside the patch.",
-    "transposed": "this is the (in, out) = (P^2 C, D) layout of a Flax Dense kernel; a PyTorch Linear weight is "
-                  "(out, in) = (D, P^2 C): transpose it.",
-    "transposed_channels_first": "two problems: the result is (in, out) instead of (out, in), and the channels "
-                                 "come first instead of last in each patch.",
-}
 
 
 def check_conv_to_dense(function: Callable[[torch.Tensor], torch.Tensor], seed: int = 0) -> Feedback:
@@ -118,19 +111,16 @@ def check_conv_to_dense(function: Callable[[torch.Tensor], torch.Tensor], seed: 
     images = torch.randn(2, channels, 3 * patch, 2 * patch, generator=generator)  # (B, C, H, W)
     expected_out = F.conv2d(images, conv_weight, stride=patch).flatten(2).transpose(1, 2)  # (B, N, D)
     patches = rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch, p2=patch)  # (B, N, P^2 C)
-    result, problem = run_student_code(function, conv_weight.clone())
-    if problem is not None:
-        return problem
-    result, problem = _as_tensor(result, _name(function))
+    result, problem = run_for_tensor(function, conv_weight.clone())
     if problem is not None:
         return problem
     shape = (dim, patch * patch * channels)
     details = {"shape": tuple(result.shape), "expected_shape": shape}
-    if tuple(result.shape) == shape and _same(patches @ result.T, expected_out):
+    if tuple(result.shape) == shape and close(patches.double() @ result.double().T, expected_out):
         return Feedback(True, "patches @ W^T equals the strided Conv2d: the same map E, two layouts.", details)
-    for mistake, value in _conv_variants(conv_weight).items():
-        if _same(result, value):
-            return Feedback(False, _CONV_HINTS[mistake], {**details, "mistake": mistake})
+    found = known_mistake(result, _conv_mistakes(conv_weight), details)
+    if found is not None:
+        return found
     if result.ndim != 2:
         return Feedback(False, f"return a 2-D (D, P^2 C) = {shape} matrix, got shape {tuple(result.shape)}.", details)
     if tuple(result.shape) != shape:
@@ -140,21 +130,20 @@ def check_conv_to_dense(function: Callable[[torch.Tensor], torch.Tensor], seed: 
 
 
 # --------------------------------------------------------------- Flax query kernel -> Linear
-def _jax_variants(kernel: torch.Tensor) -> dict[str, torch.Tensor]:
+def _jax_mistakes(kernel: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the weight the mistake gives, the hint for it)}."""
     dim = kernel.shape[0]
     return {
-        "no_transpose": kernel.reshape(dim, -1),  # == kernel.reshape(-1, dim) here, since k d_h == D
-        "head_dim_outer": kernel.permute(2, 1, 0).reshape(-1, dim),
+        "no_transpose": (
+            kernel.reshape(dim, -1),  # == kernel.reshape(-1, dim) here, since k d_h == D
+            "the transpose is missing. A Flax kernel is (in, out): merging the heads gives (D, k d_h), and a PyTorch "
+            "Linear weight is (out, in). reshape only re-reads the numbers in a new shape, it never transposes: "
+            "kernel.reshape(D, -1).T."),
+        "head_dim_outer": (
+            kernel.permute(2, 1, 0).reshape(-1, dim),
+            "the heads must be the outer index of the output features: rows 0..d_h-1 belong to head 0. Merge "
+            "(k, d_h) in that order: kernel.reshape(D, k * d_h).T."),
     }
-
-
-_JAX_HINTS = {
-    "no_transpose": "the transpose is missing. A Flax kernel is (in, out): merging the heads gives (D, k d_h), and "
-                    "a PyTorch Linear weight is (out, in). reshape only re-reads the numbers in a new shape, it "
-                    "never transposes: kernel.reshape(D, -1).T.",
-    "head_dim_outer": "the heads must be the outer index of the output features: rows 0..d_h-1 belong to head 0. "
-                      "Merge (k, d_h) in that order: kernel.reshape(D, k * d_h).T.",
-}
 
 
 def check_jax_query_kernel(function: Callable[[torch.Tensor], torch.Tensor], seed: int = 0) -> Feedback:
@@ -168,21 +157,18 @@ def check_jax_query_kernel(function: Callable[[torch.Tensor], torch.Tensor], see
     kernel = torch.randn(dim, heads, head_dim, generator=generator)  # (D, k, d_h)
     x = torch.randn(2, 4, dim, generator=generator)  # (B, T, D)
     expected_q = torch.einsum("btd,dhe->bthe", x, kernel)  # (B, T, k, d_h)
-    result, problem = run_student_code(function, kernel.clone())
-    if problem is not None:
-        return problem
-    result, problem = _as_tensor(result, _name(function))
+    result, problem = run_for_tensor(function, kernel.clone())
     if problem is not None:
         return problem
     details = {"shape": tuple(result.shape), "expected_shape": (heads * head_dim, dim)}
-    if tuple(result.shape) == (heads * head_dim, dim) and _same(
-        (x @ result.T).reshape(2, 4, heads, head_dim), expected_q
+    if tuple(result.shape) == (heads * head_dim, dim) and close(
+        (x.double() @ result.double().T).reshape(2, 4, heads, head_dim), expected_q
     ):
         return Feedback(True, "x @ W^T split into (k, d_h) equals the Flax projection: W = kernel.reshape(D, -1).T.",
                         details)
-    for mistake, value in _jax_variants(kernel).items():
-        if _same(result, value):
-            return Feedback(False, _JAX_HINTS[mistake], {**details, "mistake": mistake})
+    found = known_mistake(result, _jax_mistakes(kernel), details)
+    if found is not None:
+        return found
     if tuple(result.shape) != (heads * head_dim, dim):
         return Feedback(False, f"the Linear weight must be (k d_h, D) = {(heads * head_dim, dim)}, got "
                         f"{tuple(result.shape)}.", details)

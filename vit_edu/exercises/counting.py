@@ -1,4 +1,4 @@
-"""Checks for lesson 05 (counting parameters, paper Table 1): one attention layer, the position
+"""Checks for the parameter-counting lesson (paper Table 1): one attention layer, the position
 embeddings, and the whole model.
 
 Each check runs the student's function on a few configurations, compares with the closed form, and
@@ -11,32 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
-
-
-def _as_count(value: Any) -> tuple[int | None, Feedback | None]:
-    """A student's result -> int, or Feedback explaining why it is not a count."""
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if value is None:
-        return None, Feedback(False, "your function returned None: did you forget `return`?", {"mistake": "none"})
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, Feedback(False, f"a parameter count is a number, got {type(value).__name__}.",
-                              {"mistake": "type"})
-    if isinstance(value, float) and not value.is_integer():
-        return None, Feedback(False, f"a parameter count is a whole number, got {value}; use `//` for divisions.",
-                              {"mistake": "fraction", "received": value})
-    return int(value), None
+from vit_edu.exercises.feedback import Feedback, run_for_number
 
 
 def _check(function: Callable[..., Any], cases: list[dict[str, int]], expected: Callable[..., int],
            mistakes: Callable[..., list[tuple[int, str, str]]], done: str) -> Feedback:
     for case in cases:
-        result, problem = run_student_code(function, **case)
-        if problem is None:
-            result, problem = _as_count(result)
+        result, problem = run_for_number(function, "the parameter count", **case)
         if problem is not None:
             return problem
+        if isinstance(result, float) and not result.is_integer():
+            return Feedback(False, f"a parameter count is a whole number, got {result}; use `//` for divisions.",
+                            {"mistake": "fraction", "received": result})
+        result = int(result)
         want = expected(**case)
         if result != want:
             details = {**case, "expected": want, "received": result, "mistake": "unknown"}
@@ -118,7 +105,7 @@ TOTAL_CASES = [dict(image_size=32, patch_size=8, channels=1, dim=48, depth=3, ml
 
 def reference_total(image_size: int, patch_size: int, channels: int, dim: int, depth: int, mlp_dim: int,
                     num_classes: int) -> int:
-    """The closed form of lesson 05, written out."""
+    """The closed form of the parameter-counting lesson, written out."""
     d, m, k = dim, mlp_dim, num_classes
     n = (image_size // patch_size) ** 2
     block = (4 * d * d + 4 * d) + (2 * d * m + m + d) + 4 * d

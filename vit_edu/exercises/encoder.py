@@ -1,4 +1,4 @@
-"""Checks for lesson 04 (the encoder, paper Eq. 2-4): GELU, the pre-norm block, the shapes of every stage.
+"""Checks for the encoder lesson (paper Eq. 2-4): GELU, the pre-norm block, the shapes of every stage.
 
 Each check runs the student's function, compares with a reference written here, and when the
 answer is wrong compares it with the answers typical mistakes produce (the tanh approximation,
@@ -9,81 +9,52 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from vit_edu.block import EncoderBlock
-from vit_edu.exercises.feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, judge, run_for_tensor, run_student_code
 
-
-def _as_tensor(result: Any, name: str) -> tuple[torch.Tensor | None, Feedback | None]:
-    if result is None:
-        return None, Feedback(False, f"`{name}` returned None: did you forget the `return`?", {"mistake": "none"})
-    if not isinstance(result, torch.Tensor):
-        return None, Feedback(False, f"`{name}` must return a torch.Tensor, got {type(result).__name__}.",
-                              {"mistake": "type"})
-    return result, None
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-5)
-
-
-def _diagnose(result: torch.Tensor, expected: torch.Tensor, variants: dict[str, torch.Tensor],
-              hints: dict[str, str], what: str) -> Feedback:
-    if result.shape != expected.shape:
-        return Feedback(False, f"{what} should have shape {tuple(expected.shape)}, got {tuple(result.shape)}.",
-                        {"mistake": "shape", "expected": tuple(expected.shape), "received": tuple(result.shape)})
-    for code, variant in variants.items():
-        if _close(result, variant):
-            return Feedback(False, hints[code], {"mistake": code})
-    error = (result.double() - expected.double()).abs().max().item()
-    return Feedback(False, f"{what} differs from the reference by up to {error:.3g}; compare your code with the "
-                           "equation step by step.", {"mistake": "unknown", "max_abs_error": error})
+_STEP_BY_STEP = "Compare your code with the equation step by step."
 
 
 # --------------------------------------------------------------------------- GELU
-def _gelu_variants(x: torch.Tensor) -> dict[str, torch.Tensor]:
+def _gelu_mistakes(x: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the output the mistake gives, the hint for it)}."""
     phi = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
     return {
-        "tanh_approximation": 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
-        "sigmoid_approximation": x * torch.sigmoid(1.702 * x),
-        "relu": torch.relu(x),
-        "missing_sqrt2": 0.5 * x * (1 + torch.erf(x)),
-        "missing_x": phi,
-        "missing_half": x * (1 + torch.erf(x / math.sqrt(2))),
+        "tanh_approximation": (
+            0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+            "that is the tanh approximation of GELU (used by GPT-2 and the original JAX ViT code); it differs from "
+            "the exact GELU by up to ~5e-4. Write the exact one, as timm, transformers and vit_edu use it: "
+            "x * Phi(x) with Phi(x) = (1 + erf(x / sqrt(2))) / 2."),
+        "sigmoid_approximation": (
+            x * torch.sigmoid(1.702 * x),
+            "that is the sigmoid approximation x * sigmoid(1.702 x); use the exact x * Phi(x) = "
+            "x * (1 + erf(x / sqrt(2))) / 2."),
+        "relu": (
+            torch.relu(x),
+            "that is ReLU (max(0, x)); GELU weights x by the Gaussian CDF: x * Phi(x), smooth and slightly negative "
+            "for x < 0."),
+        "missing_sqrt2": (
+            0.5 * x * (1 + torch.erf(x)),
+            "the argument of erf must be x / sqrt(2): Phi(x) = (1 + erf(x / sqrt(2))) / 2 is the CDF of a standard "
+            "normal."),
+        "missing_x": (phi, "you returned Phi(x), the Gaussian CDF; GELU is x * Phi(x)."),
+        "missing_half": (x * (1 + torch.erf(x / math.sqrt(2))), "the factor 1/2 is missing: Phi(x) = "
+                         "(1 + erf(x / sqrt(2))) / 2."),
     }
-
-
-_GELU_HINTS = {
-    "tanh_approximation": "that is the tanh approximation of GELU (used by GPT-2 and the original JAX ViT code); it "
-                          "differs from the exact GELU by up to ~5e-4. Write the exact one, as timm, transformers and "
-                          "vit_edu use it: x * Phi(x) with Phi(x) = (1 + erf(x / sqrt(2))) / 2.",
-    "sigmoid_approximation": "that is the sigmoid approximation x * sigmoid(1.702 x); use the exact "
-                             "x * Phi(x) = x * (1 + erf(x / sqrt(2))) / 2.",
-    "relu": "that is ReLU (max(0, x)); GELU weights x by the Gaussian CDF: x * Phi(x), smooth and slightly "
-            "negative for x < 0.",
-    "missing_sqrt2": "the argument of erf must be x / sqrt(2): Phi(x) = (1 + erf(x / sqrt(2))) / 2 is the CDF of a "
-                     "standard normal.",
-    "missing_x": "you returned Phi(x), the Gaussian CDF; GELU is x * Phi(x).",
-    "missing_half": "the factor 1/2 is missing: Phi(x) = (1 + erf(x / sqrt(2))) / 2.",
-}
 
 
 def check_gelu(function: Callable[[torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``function(x) -> GELU(x)``: the exact GELU x Phi(x) of the MLP (Eq. 3), as in timm and transformers."""
     x = torch.linspace(-5, 5, 201, dtype=torch.float64).reshape(3, 67)
     expected = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
-    name = getattr(function, "__name__", "your function")
-    result, problem = run_student_code(function, x.clone())
-    if problem is None:
-        result, problem = _as_tensor(result, name)
+    result, problem = run_for_tensor(function, x.clone())
     if problem is not None:
         return problem
-    if _close(result, expected, atol=1e-6):
-        return Feedback(True, "exact GELU, x * Phi(x), on 201 points in [-5, 5].")
-    return _diagnose(result, expected, _gelu_variants(x), _GELU_HINTS, "GELU(x)")
+    return judge(result, expected, _gelu_mistakes(x), right="exact GELU, x * Phi(x), on 201 points in [-5, 5].",
+                 what="GELU(x)", advice=_STEP_BY_STEP)
 
 
 # --------------------------------------------------------------------------- pre-norm block
@@ -99,7 +70,8 @@ def _block_parts(seed: int) -> tuple[torch.Tensor, EncoderBlock]:
     return x, block
 
 
-def _block_variants(x: torch.Tensor, b: EncoderBlock) -> dict[str, torch.Tensor]:
+def _block_mistakes(x: torch.Tensor, b: EncoderBlock) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the output the mistake gives, the hint for it)}."""
     n1, n2, attn, mlp = b.norm1, b.norm2, b.attn, b.mlp
     h = n1(x)
     z = h + attn(h)
@@ -107,33 +79,38 @@ def _block_variants(x: torch.Tensor, b: EncoderBlock) -> dict[str, torch.Tensor]
     mid = x + attn(n1(x))
     first = x + mlp(n2(x))
     return {
-        "post_norm": n2(post + mlp(post)),
-        "no_residual": mlp(n2(attn(n1(x)))),
-        "missing_first_residual": attn(n1(x)) + mlp(n2(attn(n1(x)))),
-        "missing_second_residual": mlp(n2(mid)),
-        "residual_from_normalised": n2(z) + mlp(n2(z)),
-        "parallel": x + attn(n1(x)) + mlp(n2(x)),
-        "norms_swapped": (x + attn(n2(x))) + mlp(n1(x + attn(n2(x)))),
-        "mlp_first": first + attn(n1(first)),
-        "no_layernorm": (x + attn(x)) + mlp(x + attn(x)),
+        "post_norm": (
+            n2(post + mlp(post)),
+            "that is the post-norm block of the original Transformer, LN(x + F(x)). ViT is pre-norm (Eq. 2-3): "
+            "x = x + attn(norm1(x)), then x = x + mlp(norm2(x)); the LayerNorm sits inside the branch."),
+        "no_residual": (
+            mlp(n2(attn(n1(x)))),
+            "the residual connections are missing: add each sub-layer's output to its input, "
+            "x = x + attn(norm1(x)) and x = x + mlp(norm2(x))."),
+        "missing_first_residual": (
+            attn(n1(x)) + mlp(n2(attn(n1(x)))),
+            "the first residual is missing: z' = z + MSA(LN(z)) (Eq. 2), not MSA(LN(z))."),
+        "missing_second_residual": (
+            mlp(n2(mid)),
+            "the second residual is missing: z = z' + MLP(LN(z')) (Eq. 3), not MLP(LN(z'))."),
+        "residual_from_normalised": (
+            n2(z) + mlp(n2(z)),
+            "the residual adds the *normalised* input; it must add the un-normalised x: x = x + attn(norm1(x)). "
+            "The identity path never passes through a LayerNorm."),
+        "parallel": (
+            x + attn(n1(x)) + mlp(n2(x)),
+            "both branches read the block input x (a 'parallel' block); in ViT the MLP reads the output of the "
+            "attention step: z' = z + MSA(LN(z)), then z' + MLP(LN(z'))."),
+        "norms_swapped": (
+            (x + attn(n2(x))) + mlp(n1(x + attn(n2(x)))),
+            "norm1 and norm2 are swapped: norm1 belongs to the attention branch, norm2 to the MLP."),
+        "mlp_first": (
+            first + attn(n1(first)),
+            "the MLP comes first; ViT applies attention first (Eq. 2), then the MLP (Eq. 3)."),
+        "no_layernorm": (
+            (x + attn(x)) + mlp(x + attn(x)),
+            "the LayerNorms are missing: each branch normalises its input first, attn(norm1(x))."),
     }
-
-
-_BLOCK_HINTS = {
-    "post_norm": "that is the post-norm block of the original Transformer, LN(x + F(x)). ViT is pre-norm (Eq. 2-3): "
-                 "x = x + attn(norm1(x)), then x = x + mlp(norm2(x)); the LayerNorm sits inside the branch.",
-    "no_residual": "the residual connections are missing: add each sub-layer's output to its input, "
-                   "x = x + attn(norm1(x)) and x = x + mlp(norm2(x)).",
-    "missing_first_residual": "the first residual is missing: z' = z + MSA(LN(z)) (Eq. 2), not MSA(LN(z)).",
-    "missing_second_residual": "the second residual is missing: z = z' + MLP(LN(z')) (Eq. 3), not MLP(LN(z')).",
-    "residual_from_normalised": "the residual adds the *normalised* input; it must add the un-normalised x: "
-                                "x = x + attn(norm1(x)). The identity path never passes through a LayerNorm.",
-    "parallel": "both branches read the block input x (a 'parallel' block); in ViT the MLP reads the output of the "
-                "attention step: z' = z + MSA(LN(z)), then z' + MLP(LN(z')).",
-    "norms_swapped": "norm1 and norm2 are swapped: norm1 belongs to the attention branch, norm2 to the MLP.",
-    "mlp_first": "the MLP comes first; ViT applies attention first (Eq. 2), then the MLP (Eq. 3).",
-    "no_layernorm": "the LayerNorms are missing: each branch normalises its input first, attn(norm1(x)).",
-}
 
 
 def check_prenorm_block(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
@@ -141,16 +118,12 @@ def check_prenorm_block(function: Callable[..., torch.Tensor], seed: int = 0) ->
     x, block = _block_parts(seed)
     with torch.no_grad():
         expected = block(x)  # (B, T, D), vit_edu.EncoderBlock
-        variants = _block_variants(x, block)
-        name = getattr(function, "__name__", "your function")
-        result, problem = run_student_code(function, x.clone(), block.norm1, block.attn, block.norm2, block.mlp)
-    if problem is None:
-        result, problem = _as_tensor(result, name)
+        mistakes = _block_mistakes(x, block)
+        result, problem = run_for_tensor(function, x.clone(), block.norm1, block.attn, block.norm2, block.mlp)
     if problem is not None:
         return problem
-    if _close(result, expected, atol=1e-5):
-        return Feedback(True, "pre-norm block: z' = z + MSA(LN(z)), z = z' + MLP(LN(z')), matches EncoderBlock.")
-    return _diagnose(result, expected, variants, _BLOCK_HINTS, "the block output")
+    return judge(result, expected, mistakes, right="pre-norm block: z' = z + MSA(LN(z)), z = z' + MLP(LN(z')), "
+                 "matches EncoderBlock.", what="the block output", advice=_STEP_BY_STEP, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- shapes of every stage

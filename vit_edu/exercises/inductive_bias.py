@@ -1,4 +1,4 @@
-"""Checks for lesson 08 (inductive bias): the receptive field of a conv stack, an equivariance error.
+"""Checks for the inductive-bias lesson: the receptive field of a conv stack, an equivariance error.
 
 Each check runs the student's function on a few cases, compares it with an independent
 reference written here, and when it is wrong compares it with what typical mistakes give
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_for_number
 
 # --------------------------------------------------------------------------- receptive field
 _FIELD_CASES = ((1, 3), (2, 3), (3, 3), (4, 5), (10, 3), (3, 7), (6, 2))  # (L, k)
@@ -43,30 +43,15 @@ _FIELD_HINTS = {
 }
 
 
-def _as_number(result) -> float | None:
-    if isinstance(result, torch.Tensor) and result.numel() == 1:
-        return result.item()
-    if hasattr(result, "item") and not isinstance(result, (list, tuple)):  # numpy scalars
-        return result.item()
-    if isinstance(result, bool) or not isinstance(result, (int, float)):
-        return None
-    return result
-
-
 def check_receptive_field(function: Callable[[int, int], int]) -> Feedback:
     """Check ``function(num_layers, kernel_size)``: side of the receptive field of L stride-1 k x k convolutions."""
     answers = []
     for layers, kernel in _FIELD_CASES:
-        result, problem = run_student_code(function, layers, kernel)
+        value, problem = run_for_number(function, "the side of the field in pixels", layers, kernel)
         if problem is not None:
             return problem
         details = {"num_layers": layers, "kernel_size": kernel, "expected": 1 + layers * (kernel - 1),
-                   "result": result}
-        if result is None:
-            return Feedback(False, "your function returned None: did you forget the `return`?", details)
-        value = _as_number(result)
-        if value is None:
-            return Feedback(False, f"return a number of pixels, got {type(result).__name__}.", details)
+                   "result": value}
         answers.append((details, value))
     wrong = [(details, value) for details, value in answers if value != details["expected"]]
     if not wrong:
@@ -134,15 +119,10 @@ def check_equivariance_error(function: Callable[..., float], seed: int = 0) -> F
     for name, f in _test_maps(generator).items():
         for shift in (1, 3):
             values = _variants(f, images, shift)
-            result, problem = run_student_code(function, f, images.clone(), shift)
+            value, problem = run_for_number(function, "the equivariance error", f, images.clone(), shift)
             if problem is not None:
                 return problem
-            details = {"map": name, "shift": shift, "expected": values["right"], "result": result}
-            if result is None:
-                return Feedback(False, "your function returned None: did you forget the `return`?", details)
-            value = _as_number(result)
-            if value is None:
-                return Feedback(False, f"return one number (a float), got {type(result).__name__}.", details)
+            details = {"map": name, "shift": shift, "expected": values["right"], "result": value}
             if math.isclose(value, values["right"], rel_tol=1e-6, abs_tol=1e-9):
                 continue
             for mistake, variant in values.items():

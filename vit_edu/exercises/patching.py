@@ -1,4 +1,4 @@
-"""Checks for lesson 01 (patching, paper Eq. 1): the number of patches N, patchify, conv -> linear weight.
+"""Checks for the patching lesson (paper Eq. 1): the number of patches N, patchify, conv -> linear weight.
 
 Each check runs the student's function on small cases, compares with a reference written here with
 plain loops (independent of ``vit_edu.patchify``), and names the typical mistake when it finds one.
@@ -9,31 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from einops import rearrange
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
+from vit_edu.exercises.feedback import Feedback, run_for_number, run_for_tensor
 
 # (H, W, P, N): square and non-square images, several patch sizes.
 NUM_PATCHES_CASES = ((224, 224, 16, 196), (256, 256, 32, 64), (384, 384, 16, 576), (224, 224, 14, 256),
                      (64, 96, 16, 24))
 
 
-def _scalar(value: Any) -> Any:
-    """A one-element tensor or array, or a numpy scalar -> a Python number; anything else unchanged."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (np.ndarray, np.generic)) and np.size(value) == 1:
-        return value.item()
-    return value
-
-
 def _num_patches_mistake(height: int, width: int, p: int, got: Any) -> tuple[str, str] | None:
     """(code, hint) for a known wrong N, or None."""
     n = (height // p) * (width // p)
     known = [
-        (n + 1, "class_token", "that is N + 1, the sequence length with the class token (lesson 02); "
+        (n + 1, "class_token", "that is N + 1, the sequence length once the class token is added; "
                                "N counts only the patches."),
         (height * width / p, "not_squared", "you divided by P, not P^2: a patch covers P x P pixels, so "
                                             "N = HW / P^2."),
@@ -63,15 +53,10 @@ def _num_patches_mistake(height: int, width: int, p: int, got: Any) -> tuple[str
 def check_num_patches(function: Callable[[int, int, int], Any]) -> Feedback:
     """Check ``function(height, width, patch_size) -> N`` (N = HW / P^2, an int)."""
     for height, width, p, expected in NUM_PATCHES_CASES:
-        got, problem = run_student_code(function, height, width, p)
+        got, problem = run_for_number(function, "N", height, width, p)
         if problem is not None:
             return problem
-        got = _scalar(got)
         case = {"height": height, "width": width, "patch_size": p, "expected": expected, "received": got}
-        if got is None:
-            return Feedback(False, "your function returned None: did you forget `return`?", case)
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            return Feedback(False, f"N must be a number, got {type(got).__name__}.", case)
         if isinstance(got, float) and got == expected:
             return Feedback(False, f"right value for H={height}, W={width}, P={p} but a float ({got}); N counts "
                                    "patches and sizes tensors, so return an int: use `//`.",
@@ -116,13 +101,9 @@ def check_patchify(function: Callable[[torch.Tensor, int], Any]) -> Feedback:
     images = torch.arange(batch * channels * height * width, dtype=torch.float32).reshape(batch, channels, height,
                                                                                           width)
     expected = reference_patchify(images, p)
-    got, problem = run_student_code(function, images.clone(), p)
+    got, problem = run_for_tensor(function, images.clone(), p, returns="a tensor of shape (B, N, P^2 C)")
     if problem is not None:
         return problem
-    if isinstance(got, np.ndarray):
-        got = torch.from_numpy(got)
-    if not isinstance(got, torch.Tensor):
-        return Feedback(False, f"return a tensor of shape (B, N, P^2 C), got {type(got).__name__}.")
     n, dim = (height // p) * (width // p), p * p * channels
     shape = {"expected_shape": (batch, n, dim), "received_shape": tuple(got.shape), "case": "B=2, C=3, H=8, W=12, P=4"}
     if tuple(got.shape) != (batch, n, dim):
@@ -167,13 +148,9 @@ def check_conv_to_linear(function: Callable[[torch.Tensor], Any]) -> Feedback:
     dim, channels, p = 5, 3, 4
     kernel = torch.arange(dim * channels * p * p, dtype=torch.float32).reshape(dim, channels, p, p)
     expected = reference_linear_weight(kernel)
-    got, problem = run_student_code(function, kernel.clone())
+    got, problem = run_for_tensor(function, kernel.clone(), returns="a tensor of shape (D, P^2 C)")
     if problem is not None:
         return problem
-    if isinstance(got, np.ndarray):
-        got = torch.from_numpy(got)
-    if not isinstance(got, torch.Tensor):
-        return Feedback(False, f"return a tensor of shape (D, P^2 C), got {type(got).__name__}.")
     shape = {"expected_shape": (dim, p * p * channels), "received_shape": tuple(got.shape)}
     if tuple(got.shape) == (p * p * channels, dim):
         return Feedback(False, "transposed: nn.Linear stores its weight as (out_features, in_features) = (D, P^2 C).",

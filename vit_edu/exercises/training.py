@@ -1,4 +1,4 @@
-"""Checks for lesson 06 (training a tiny ViT): optimizer steps per epoch, the warm-up + cosine
+"""Checks for the lesson that trains a tiny ViT: optimizer steps per epoch, the warm-up + cosine
 learning-rate schedule, and accuracy from logits.
 
 Each check runs the student's function on a few cases, compares with a closed form written here,
@@ -15,22 +15,7 @@ from typing import Any
 
 import torch
 
-from vit_edu.exercises.feedback import Feedback, run_student_code
-
-
-def _as_number(value: Any, what: str) -> tuple[float | None, Feedback | None]:
-    """A student's result -> float, or Feedback explaining why it is not a number."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            return None, Feedback(False, f"{what} is one number, got a tensor of shape {tuple(value.shape)}.",
-                                  {"mistake": "shape", "shape": tuple(value.shape)})
-        value = value.item()
-    if value is None:
-        return None, Feedback(False, "your function returned None: did you forget `return`?", {"mistake": "none"})
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, Feedback(False, f"{what} is a number, got {type(value).__name__}.", {"mistake": "type"})
-    return float(value), None
-
+from vit_edu.exercises.feedback import Feedback, run_for_number
 
 # --------------------------------------------------------------------------- steps per epoch
 STEPS_CASES = [dict(num_examples=1347, batch_size=128, drop_last=True),
@@ -49,9 +34,8 @@ def reference_steps_per_epoch(num_examples: int, batch_size: int, drop_last: boo
 def check_steps_per_epoch(function: Callable[[int, int, bool], Any]) -> Feedback:
     """Check ``function(num_examples, batch_size, drop_last)`` -> optimizer steps in one epoch."""
     for case in STEPS_CASES:
-        result, problem = run_student_code(function, *case.values())  # positional: students name them freely
-        if problem is None:
-            result, problem = _as_number(result, "a number of steps")
+        # positional: students name the parameters freely
+        result, problem = run_for_number(function, "the number of steps", *case.values())
         if problem is not None:
             return problem
         n, b, drop = case["num_examples"], case["batch_size"], case["drop_last"]
@@ -125,9 +109,7 @@ def check_learning_rate_schedule(function: Callable[[int, int, int, float], Any]
     """Check ``function(step, total_steps, warmup_steps, peak)`` -> learning rate for that step."""
     for case in SCHEDULE_CASES:
         for step in range(case["total_steps"]):
-            result, problem = run_student_code(function, step, *case.values())
-            if problem is None:
-                result, problem = _as_number(result, "a learning rate")
+            result, problem = run_for_number(function, "the learning rate", step, *case.values())
             if problem is not None:
                 return problem
             want = reference_learning_rate(step, **case)
@@ -159,9 +141,7 @@ def _accuracy_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 def check_accuracy(function: Callable[[torch.Tensor, torch.Tensor], Any]) -> Feedback:
     """Check ``function(logits (B, K), labels (B,))`` -> top-1 accuracy as a fraction in [0, 1]."""
     for logits, labels in _accuracy_cases():
-        result, problem = run_student_code(function, logits.clone(), labels.clone())
-        if problem is None:
-            result, problem = _as_number(result, "an accuracy")
+        result, problem = run_for_number(function, "the accuracy", logits.clone(), labels.clone())
         if problem is not None:
             return problem
         correct = sum(int(row.index(max(row)) == label) for row, label in zip(logits.tolist(), labels.tolist()))
