@@ -1,4 +1,4 @@
-"""Offline data: the digits split, the synthetic shapes (geometry, masks, clutter) and the photos."""
+"""Offline data: the digits split, the synthetic shapes (geometry, masks, clutter), the scene renderer, the photos."""
 
 import time
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vit_edu.data import (
     DIGIT_CLASSES,
@@ -18,6 +19,8 @@ from vit_edu.data import (
     photo_path,
     sample_photos,
 )
+from vit_edu.data.render import BLOB_OPACITY, BLOB_RADIUS, Background, distractor_colours, render_background
+from vit_edu.data.scenes import make_glyph_shapes, paste_digits
 
 # ----------------------------------------------------------------------------- digits
 
@@ -195,6 +198,132 @@ def test_make_shapes_rejects_bad_arguments(kwargs, match):
 def test_patch_coverage_rejects_a_patch_size_that_does_not_divide():
     with pytest.raises(ValueError, match="patch_size"):
         patch_coverage(torch.zeros(1, 32, 32, dtype=torch.bool), 5)
+
+
+# ----------------------------------------------------------------------------- the scene renderer
+
+
+def _background(seed: int, n: int, coloured: bool, num_blobs: int = 4, num_lines: int = 3) -> Background:
+    rng = np.random.default_rng(seed)
+    return Background(rng.random((n, 5, 5)), rng.random(n), rng.random((num_blobs, 2, n)),
+                      rng.uniform(*BLOB_RADIUS, (num_blobs, n)), rng.uniform(*BLOB_OPACITY, (num_blobs, n)),
+                      distractor_colours(rng, num_blobs, n, coloured), rng.random((num_lines, 2, 2, n)),
+                      distractor_colours(rng, num_lines, n, coloured))
+
+
+def test_background_is_upsampled_texture_plus_noise_with_the_course_constants():
+    clean = _background(0, 6, coloured=False, num_blobs=0, num_lines=0)  # no distractors: texture and noise only
+    noise = np.random.default_rng(1).random((6, 40, 40), dtype=np.float32)
+    reference = F.interpolate(torch.from_numpy(clean.coarse)[:, None], size=(40, 40), mode="bilinear",
+                              align_corners=True)[:, 0].numpy()  # (6, 40, 40)
+    reference = 0.35 * reference + 0.3 * clean.brightness[:, None, None] + 0.16 + 0.08 * noise
+    rendered = render_background(clean, noise)
+    assert rendered.shape == (6, 1, 40, 40) and rendered.dtype == np.float32
+    np.testing.assert_allclose(rendered[:, 0], reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [32, 48, 64])
+def test_blob_radius_and_line_width_are_fractions_of_the_image_side(size):
+    """Ink = clip(reach - distance, 0, 1) with the reach in pixels = (fraction of the side) * S."""
+    flat = Background(np.ones((1, 5, 5)), np.zeros(1), np.full((1, 2, 1), 0.5), np.full((1, 1), 3 / 32),
+                      np.ones((1, 1)), np.zeros((1, 1, 1)), np.array([0.25, 0.1, 0.25, 0.9]).reshape(1, 2, 2, 1),
+                      np.zeros((1, 1, 1)))  # black blob of radius 3/32 in the centre, black line along y = S / 4
+    image = render_background(flat, np.zeros((1, size, size), dtype=np.float32))[0, 0]
+    ink = 1 - image / (0.35 + 0.16)  # the flat texture is 0.51; black paint: coverage = 1 - value / 0.51
+    centres = np.arange(size) + 0.5
+    to_blob = np.hypot(centres[:, None] - size / 2, centres[None, :] - size / 2)
+    blob = np.clip(3 / 32 * size - to_blob, 0, 1)  # 3 px at 32 px, 4.5 px at 48 px
+    line = np.clip(1.2 / 32 * size - np.abs(centres - size / 4), 0, 1)[:, None]  # reaches 1.2 px at 32 px
+    expected = 1 - (1 - blob) * (1 - line)  # the line is painted over the blob
+    columns = slice(size // 5, size - size // 5)  # away from the line's ends
+    np.testing.assert_allclose(ink[:, columns], expected[:, columns], atol=1e-5)
+
+
+def test_renderer_draws_the_same_numbers_alike_at_32_and_48_px():
+    for coloured in (False, True):
+        numbers, other = _background(2, 200, coloured), _background(3, 200, coloured)
+        small = render_background(numbers, np.zeros((200, 32, 32), dtype=np.float32))
+        large = render_background(numbers, np.zeros((200, 48, 48), dtype=np.float32))
+        shrunk = F.interpolate(torch.from_numpy(large), size=(32, 32), mode="area").numpy()
+        # only the one-pixel anti-aliased edges differ (mean about 0.01 over seeds); other numbers differ ~15x more
+        assert np.abs(shrunk - small).mean() < 0.015
+        different = render_background(other, np.zeros((200, 32, 32), dtype=np.float32))
+        assert np.abs(different - small).mean() > 10 * np.abs(shrunk - small).mean()
+
+
+def test_render_background_rejects_inconsistent_numbers():
+    numbers = _background(0, 4, coloured=True)
+    with pytest.raises(ValueError, match="noise"):
+        render_background(numbers, np.zeros((4, 32, 16), dtype=np.float32))
+    with pytest.raises(ValueError, match="blob_radius"):
+        render_background(numbers._replace(blob_radius=numbers.blob_radius[:, :2]), np.zeros((4, 32, 32)))
+    with pytest.raises(ValueError, match="line_colour"):
+        render_background(numbers._replace(line_colour=numbers.line_colour[..., :1]), np.zeros((4, 32, 32)))
+    with pytest.raises(TypeError, match="Background"):
+        render_background(tuple(numbers), np.zeros((4, 32, 32)))
+
+
+def test_both_generators_hand_the_renderer_image_relative_clutter(monkeypatch):
+    """Blob radii are fractions of the side at every size, and lesson 10's scenes pass the same numbers at any
+    size, so blob and line widths in pixels grow with S in both generators."""
+    from vit_edu.data import scenes, shapes
+
+    calls = []
+
+    def spy(background, noise, rows=slice(None)):
+        calls.append((background, noise.shape[-1]))
+        return render_background(background, noise, rows)
+
+    monkeypatch.setattr(shapes, "render_background", spy)
+    monkeypatch.setattr(scenes, "render_background", spy)
+    glyphs = torch.rand(40, 1, 8, 8)
+    for size in (32, 48):
+        make_shapes(40, image_size=size, seed=1, clutter="colour")
+        scenes.make_glyph_shapes(40, image_size=size, seed=1)
+        scenes.paste_digits(glyphs, image_size=size, seed=1)
+    assert len(calls) == 6 and [size for _, size in calls] == [32] * 3 + [48] * 3
+    for background, _ in calls:
+        assert BLOB_RADIUS[0] <= background.blob_radius.min() and background.blob_radius.max() <= BLOB_RADIUS[1]
+        assert 0 <= background.line_ends.min() and background.line_ends.max() <= 1
+    for at_32, at_48 in zip(calls[1:3], calls[4:6]):  # glyphs, digits: the same scene at 32 and 48 px
+        assert all(np.array_equal(a, b) for a, b in zip(at_32[0], at_48[0]))
+    # and the pixels: coloured distractors cover about the same share of the image at 32 and 48 px
+    def coloured_share(size):
+        data = make_shapes(300, image_size=size, seed=5, clutter="colour")
+        far = ~torch.nn.functional.max_pool2d(data.masks[:, None].float(), 3, 1, 1)[:, 0].bool()
+        return ((_saturation(data.images) > 0.2) & far).float().sum() / far.float().sum()
+
+    # about 1.15 over seeds (the 1 px edge ramp is a larger share of a stroke at 32 px); about 0.85 if the
+    # blob radii were pixels at 32 px, so the blobs did not grow with S
+    assert 1.0 < coloured_share(48) / coloured_share(32) < 1.35
+
+
+def _first_images(name: str) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(images, labels, masks) of the first 64 images of one generator with seed 0 (None: it has none)."""
+    if name == "shapes grey 32":
+        return make_shapes(64, 32, seed=0)
+    if name == "shapes colour 48":
+        return make_shapes(64, 48, seed=0, clutter="colour")
+    if name == "glyphs 48":
+        return (*make_glyph_shapes(64, 48, seed=0), None)
+    return paste_digits(load_digits_split(0).train_images[:64], 32, seed=0), None, None
+
+
+@pytest.mark.parametrize(
+    ("name", "image_sum", "mask_sum", "first_labels"),
+    [("shapes grey 32", 101641.4328, 3759, [2, 3, 1, 2, 1, 1, 1, 1, 0, 0, 2, 2]),
+     ("shapes colour 48", 224072.0192, 8048, [2, 3, 3, 1, 3, 3, 2, 0, 3, 0, 2, 3]),
+     ("glyphs 48", 229206.5884, None, [4, 6, 11, 10, 3, 6, 6, 11, 10, 10, 8, 2]),
+     ("digits 32", 102310.3394, None, None)],
+)
+def test_a_seed_still_renders_the_data_the_committed_models_were_trained_on(name, image_sum, mask_sum, first_labels):
+    """Image sums (float rounding moves them by ~1e-3), masks and labels as the generators first drew them."""
+    images, labels, masks = _first_images(name)
+    assert images.double().sum().item() == pytest.approx(image_sum, abs=0.02)
+    if mask_sum is not None:
+        assert int(masks.sum()) == mask_sum
+    if first_labels is not None:
+        assert labels[:12].tolist() == first_labels
 
 
 # ----------------------------------------------------------------------------- photos

@@ -1,5 +1,6 @@
 """Lesson 10's transfer helpers and data: new zero head, freezing, E_pos resampling, label subsets, data."""
 
+import dataclasses
 import statistics
 
 import pytest
@@ -16,22 +17,26 @@ from vit_edu.data.scenes import (
     paste_digits,
 )
 from vit_edu.training.cnn import SmallCNN
+from vit_edu.training.recipes import Recipe
+from vit_edu.training.results import find_row, summarize
 from vit_edu.training.transfer import (
+    METHODS,
     NUM_CLASSES,
     PRETRAIN_RECIPE,
+    SUMMARY_BY,
+    SUMMARY_ORDER,
+    TRANSFER_RECIPE,
     TransferRecipe,
     build_transfer_model,
-    find_row,
     freeze_all_but_head,
     prepare_for_transfer,
     replace_head,
     run_transfer,
-    summarize,
 )
 
 
 def small_pretrained(seed=0):
-    return ViT(**{**PRETRAIN_RECIPE["model"], "dim": 16, "mlp_dim": 32, "depth": 2, "heads": 2}, seed=seed).eval()
+    return PRETRAIN_RECIPE.build_model(seed=seed, dim=16, mlp_dim=32, depth=2, heads=2).eval()
 
 
 def test_replace_head_is_a_zero_d_by_k_layer_and_keeps_the_backbone():
@@ -130,6 +135,17 @@ def test_paste_digits_draws_the_same_scene_at_any_size():
         paste_digits(torch.zeros(4, 8, 8))
 
 
+def test_glyph_shapes_draw_the_same_scene_at_any_size():
+    small, labels = make_glyph_shapes(64, 32, seed=3)
+    large, large_labels = make_glyph_shapes(64, 48, seed=3)
+    assert large.shape == (64, 3, 48, 48) and torch.equal(labels, large_labels)
+    shrunk = F.interpolate(large, size=(32, 32), mode="area")
+    # pixel noise and one-pixel edges differ: a mean difference of about 0.024 over seeds, ~0.17 between seeds
+    difference = (shrunk - small).abs().mean().item()
+    assert difference < 0.04
+    assert (make_glyph_shapes(64, 32, seed=4)[0] - small).abs().mean().item() > 3 * difference
+
+
 def test_downstream_data_uses_the_fixed_digit_split():
     data = downstream_data(32, test_copies=2)
     assert data.train_images.shape == (1347, 3, 32, 32) and len(data.test_labels) == 900
@@ -141,19 +157,37 @@ def test_summarize_and_find_row():
     rows = [{"method": m, "image_size": 32, "per_class": k, "seed": s, "test_accuracy": a}
             for m, k, s, a in [("cnn", 5, 0, 0.5), ("cnn", 5, 1, 0.7), ("scratch", None, 0, 0.2),
                                ("scratch", 5, 0, 0.1)]]
-    summary = summarize(rows)
+    summary = summarize(rows, by=SUMMARY_BY, order=SUMMARY_ORDER)
+    # in the order of METHODS, then BUDGETS (None = all labels last), not alphabetically
     assert [(r["method"], r["per_class"]) for r in summary] == [("scratch", 5), ("scratch", None), ("cnn", 5)]
     assert summary[2]["mean"] == pytest.approx(statistics.fmean([0.5, 0.7])) and summary[2]["min"] == 0.5
     assert find_row(rows, method="cnn", seed=1)["test_accuracy"] == 0.7
-    with pytest.raises(ValueError, match="expected one row"):
+    with pytest.raises(ValueError, match="2 rows match method='cnn'"):
         find_row(rows, method="cnn")
 
 
 def test_run_transfer_linear_probe_row():
     data = downstream_data(32)
-    recipe = TransferRecipe(steps=4, batch_size=10, warmup_steps=1)
+    recipe = dataclasses.replace(
+        TRANSFER_RECIPE, downstream=TRANSFER_RECIPE.downstream.updated(training=dict(steps=4, batch_size=10,
+                                                                                     warmup_steps=1)))
     row = run_transfer("linear_probe", 2, 0, data=data, pretrained=small_pretrained(), recipe=recipe)
     assert row["num_train"] == 20 and row["trainable"] == 16 * 10 + 10 and row["steps"] == 4
     assert 0.0 <= row["test_accuracy"] <= 1.0
     with pytest.raises(ValueError, match="pass downstream_data\\(48\\)"):
         run_transfer("scratch", 2, 0, image_size=48, data=data, recipe=recipe)
+
+
+def test_transfer_recipe_shares_one_step_budget_and_has_an_lr_per_method():
+    downstream = TRANSFER_RECIPE.downstream
+    assert isinstance(downstream, Recipe) and set(TRANSFER_RECIPE.lr) == set(METHODS)
+    assert downstream.model == {**PRETRAIN_RECIPE.model, "num_classes": NUM_CLASSES}
+    # 20 labels per class = 200 images in batches of 32: 6 updates an epoch, so 50 epochs make the 300 steps
+    settings = downstream.train_settings(200)
+    assert (settings["epochs"], settings["batch_size"], settings["warmup_epochs"]) == (50, 32, 5.0)
+    with pytest.raises(ValueError, match="lr must map every method"):
+        dataclasses.replace(TRANSFER_RECIPE, lr={"scratch": 1e-3})
+    with pytest.raises(ValueError, match="without lr"):
+        dataclasses.replace(TRANSFER_RECIPE, downstream=downstream.updated(training={"lr": 1e-3}))
+    with pytest.raises(TypeError, match="downstream must be a Recipe"):
+        TransferRecipe(downstream={"model": {}}, lr=TRANSFER_RECIPE.lr)

@@ -1,7 +1,8 @@
 """The data of lesson 10: a large pre-training task and a small downstream task with new labels.
 
 Both draw one coloured object, large (45-60 % of the image side), rotated and placed at random,
-on a textured grey background with grey blobs and lines, as :mod:`vit_edu.data.shapes` does:
+on a textured grey background with grey blobs and lines, rendered by :mod:`vit_edu.data.render`
+as the shapes of :mod:`vit_edu.data.shapes` are (this module draws the numbers and the objects):
 
 - **pre-training** (:func:`make_glyph_shapes`): twelve shape classes (:data:`PRETRAIN_CLASSES`):
   filled shapes, outlines and strokes, at any rotation; as many images as we like;
@@ -27,7 +28,22 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu.data.digits import load_digits_split
-from vit_edu.data.shapes import _hsv_colours
+from vit_edu.data.render import (
+    BLOB_OPACITY,
+    BLOB_RADIUS,
+    COARSE_GRID,
+    DISTRACTOR_GREY,
+    OBJECT_SATURATION,
+    OBJECT_VALUE,
+    Background,
+    box_distance,
+    chunks,
+    composite,
+    edge_alpha,
+    hsv_colours,
+    render_background,
+    triangle_distance,
+)
 
 PRETRAIN_CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "plus", "ring", "frame", "hollow triangle",
                                      "bar", "L", "T", "half disc", "crescent")
@@ -49,77 +65,63 @@ class TransferData(NamedTuple):
     test_labels: torch.Tensor
 
 
-def _box(u: torch.Tensor, v: torch.Tensor, half_u: float, half_v: float) -> torch.Tensor:
-    return torch.maximum(u.abs() - half_u, v.abs() - half_v)
-
-
-def _triangle(u: torch.Tensor, v: torch.Tensor, inradius: float) -> torch.Tensor:
-    sides = [u * np.cos(a) + v * np.sin(a) for a in np.pi / 2 + np.arange(3) * 2 * np.pi / 3]
-    return torch.maximum(torch.maximum(sides[0], sides[1]), sides[2]) - inradius
-
-
 # Signed distances (< 0 inside) in object units: the object fills about [-1, 1]^2.
-_SDF: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "disc": lambda u, v: torch.hypot(u, v) - 0.85,
-    "square": lambda u, v: _box(u, v, 0.72, 0.72),
-    "triangle": lambda u, v: _triangle(u, v, 0.48),
-    "plus": lambda u, v: torch.minimum(_box(u, v, 0.95, 0.28), _box(u, v, 0.28, 0.95)),
-    "ring": lambda u, v: (torch.hypot(u, v) - 0.68).abs() - 0.2,
-    "frame": lambda u, v: _box(u, v, 0.6, 0.6).abs() - 0.18,
-    "hollow triangle": lambda u, v: _triangle(u, v, 0.4).abs() - 0.14,
-    "bar": lambda u, v: _box(u, v, 0.95, 0.24),
-    "L": lambda u, v: torch.minimum(_box(u + 0.55, v, 0.24, 0.95), _box(u, v - 0.71, 0.79, 0.24)),
-    "T": lambda u, v: torch.minimum(_box(u, v + 0.71, 0.95, 0.24), _box(u, v, 0.24, 0.95)),
-    "half disc": lambda u, v: torch.maximum(torch.hypot(u, v + 0.4) - 0.95, -(v + 0.4)),
-    "crescent": lambda u, v: torch.maximum(torch.hypot(u, v) - 0.9, 0.72 - torch.hypot(u - 0.45, v)),
+_SDF: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "disc": lambda u, v: np.hypot(u, v) - 0.85,
+    "square": lambda u, v: box_distance(u, v, 0.72, 0.72),
+    "triangle": lambda u, v: triangle_distance(u, v, 0.48),
+    "plus": lambda u, v: np.minimum(box_distance(u, v, 0.95, 0.28), box_distance(u, v, 0.28, 0.95)),
+    "ring": lambda u, v: np.abs(np.hypot(u, v) - 0.68) - 0.2,
+    "frame": lambda u, v: np.abs(box_distance(u, v, 0.6, 0.6)) - 0.18,
+    "hollow triangle": lambda u, v: np.abs(triangle_distance(u, v, 0.4)) - 0.14,
+    "bar": lambda u, v: box_distance(u, v, 0.95, 0.24),
+    "L": lambda u, v: np.minimum(box_distance(u + 0.55, v, 0.24, 0.95), box_distance(u, v - 0.71, 0.79, 0.24)),
+    "T": lambda u, v: np.minimum(box_distance(u, v + 0.71, 0.95, 0.24), box_distance(u, v, 0.24, 0.95)),
+    "half disc": lambda u, v: np.maximum(np.hypot(u, v + 0.4) - 0.95, -(v + 0.4)),
+    "crescent": lambda u, v: np.maximum(np.hypot(u, v) - 0.9, 0.72 - np.hypot(u - 0.45, v)),
 }
 
 
+class _Scene(NamedTuple):
+    """The random numbers of n scenes except the pixel noise and the labels, image-relative, float32."""
+
+    background: Background  # grey distractors
+    side: np.ndarray  # (n,) object side / image side
+    centre: np.ndarray  # (n, 2) as (y, x)
+    angle: np.ndarray  # (n,) radians
+    colour: np.ndarray  # (n, 3) RGB
+
+
 def _scene(rng: np.random.Generator, n: int, num_blobs: int, num_lines: int, max_angle: float,
-           hue_range: tuple[float, float]) -> dict:
-    """All random numbers of a batch except the pixel noise, in image-relative units."""
-    def draw(*shape, low=0.0, high=1.0):
-        return torch.from_numpy(rng.uniform(low, high, shape).astype(np.float32))
+           hue_range: tuple[float, float]) -> _Scene:
+    """All random numbers of a batch except the labels and the pixel noise, in image-relative units.
 
-    side = draw(n, low=0.45, high=0.6)  # object side / image side
-    return dict(
-        coarse=draw(n, 1, 5, 5), brightness=draw(n, 1, 1, 1),
-        blob_centre=draw(num_blobs, 2, n, 1, 1), blob_radius=draw(num_blobs, n, 1, 1, low=1.5 / 32, high=4 / 32),
-        blob_opacity=draw(num_blobs, n, 1, 1, low=0.6), blob_grey=draw(num_blobs, n, 1, 1, low=0.05, high=0.95),
-        line_ends=draw(num_lines, 2, 2, n, 1, 1), line_grey=draw(num_lines, n, 1, 1, low=0.05, high=0.95),
-        side=side, centre=draw(n, 2) * (1 - side[:, None]) + side[:, None] / 2,
-        angle=draw(n, low=-max_angle, high=max_angle),
-        colour=torch.from_numpy(_hsv_colours(rng, n, (0.7, 1.0), (0.6, 1.0), hue_range).astype(np.float32)),  # (n, 3)
-    )
+    The order of the draws is part of the data: a seed keeps giving the scenes lesson 10's models
+    were trained on only while it stays the same.
+    """
+    def draw(*shape: int, within: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+        return rng.uniform(*within, shape).astype(np.float32)
 
-
-def _background(scene: dict, noise: torch.Tensor) -> torch.Tensor:
-    """Grey texture, soft grey discs and thin grey lines: (n, 1, S, S)."""
-    S = noise.shape[-1]
-    canvas = F.interpolate(scene["coarse"], size=(S, S), mode="bilinear", align_corners=True) * 0.35
-    canvas = canvas + scene["brightness"] * 0.3 + 0.16 + noise * 0.08  # (n, 1, S, S)
-    yy, xx = (torch.stack(torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")).float() + 0.5) / S
-    for k in range(scene["blob_grey"].shape[0]):  # about one pixel of anti-aliasing at any S
-        cy, cx = scene["blob_centre"][k]
-        disc = ((scene["blob_radius"][k] - torch.hypot(yy - cy, xx - cx)) * S).clamp(0, 1)  # (n, S, S)
-        alpha = (disc * scene["blob_opacity"][k])[:, None]  # (n, 1, S, S)
-        canvas = canvas * (1 - alpha) + alpha * scene["blob_grey"][k][:, None]
-    for k in range(scene["line_grey"].shape[0]):  # 1.2 px wide at 32 px
-        (y0, x0), (y1, x1) = scene["line_ends"][k]
-        dy, dx = y1 - y0, x1 - x0
-        t = (((yy - y0) * dy + (xx - x0) * dx) / (dy * dy + dx * dx + 1e-6)).clamp(0, 1)
-        distance = torch.hypot(yy - y0 - t * dy, xx - x0 - t * dx) * S  # pixels
-        alpha = (1.2 * S / 32 - distance).clamp(0, 1)[:, None]  # (n, 1, S, S)
-        canvas = canvas * (1 - alpha) + alpha * scene["line_grey"][k][:, None]
-    return canvas
+    side = draw(n, within=(0.45, 0.6))
+    coarse, brightness = draw(n, COARSE_GRID, COARSE_GRID), draw(n)
+    blob_centre, blob_radius = draw(num_blobs, 2, n), draw(num_blobs, n, within=BLOB_RADIUS)
+    blob_opacity, blob_grey = draw(num_blobs, n, within=BLOB_OPACITY), draw(num_blobs, n, 1, within=DISTRACTOR_GREY)
+    line_ends, line_grey = draw(num_lines, 2, 2, n), draw(num_lines, n, 1, within=DISTRACTOR_GREY)
+    background = Background(coarse, brightness, blob_centre, blob_radius, blob_opacity, blob_grey, line_ends, line_grey)
+    centre = draw(n, 2) * (1 - side[:, None]) + side[:, None] / 2  # the object lies fully inside the image
+    angle = draw(n, within=(-max_angle, max_angle))
+    colour = hsv_colours(rng, n, OBJECT_SATURATION, OBJECT_VALUE, hue_range).astype(np.float32)
+    return _Scene(background, side, centre, angle, colour)
 
 
-def _object_grid(scene: dict, S: int) -> torch.Tensor:
-    """Each output pixel's position in object units ([-1, 1]^2 = the object's box): (n, S, S, 2) as (u, v)."""
-    cos, sin = torch.cos(scene["angle"]), torch.sin(scene["angle"])
-    rotation = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (n, 2, 2)
-    rotation = rotation / scene["side"][:, None, None]
-    shift = -(rotation @ (2 * scene["centre"].flip(-1) - 1)[:, :, None])  # (n, 2, 1); centre as (x, y)
+def _object_grid(scene: _Scene, rows: slice, S: int) -> torch.Tensor:
+    """Each output pixel's position in object units ([-1, 1]^2 = the object's box): (m, S, S, 2) as (u, v)."""
+    angle, side = torch.from_numpy(scene.angle[rows]), torch.from_numpy(scene.side[rows])
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (m, 2, 2)
+    rotation = rotation / side[:, None, None]
+    centre = torch.from_numpy(scene.centre[rows])  # (m, 2) as (y, x)
+    shift = -(rotation @ (2 * centre.flip(-1) - 1)[:, :, None])  # (m, 2, 1); centre as (x, y)
     return F.affine_grid(torch.cat([rotation, shift], dim=2), [len(rotation), 1, S, S], align_corners=False)
 
 
@@ -128,10 +130,13 @@ def _check_size(image_size: int) -> None:
         raise ValueError(f"image_size must be an int >= 16 (pixels), got {image_size!r}.")
 
 
-def _compose(scene: dict, noise: torch.Tensor, ink: torch.Tensor) -> torch.Tensor:
-    """Paint the object's ink (n, 1, S, S) in its colour over the grey background: (n, 3, S, S)."""
-    images = _background(scene, noise) * (1 - ink) + ink * scene["colour"][:, :, None, None]
-    return images.clamp(0, 1).contiguous()
+def _render(scene: _Scene, noise: np.ndarray, ink: Callable[[slice], np.ndarray]) -> torch.Tensor:
+    """Paint each object's ink (coverage (m, S, S) of the images ``rows``) over its background: (n, 3, S, S)."""
+    n, S = noise.shape[0], noise.shape[-1]
+    images = np.empty((n, 3, S, S), dtype=np.float32)
+    for rows in chunks(n, S):
+        images[rows] = composite(render_background(scene.background, noise, rows), ink(rows), scene.colour[rows])
+    return torch.from_numpy(images)
 
 
 def make_glyph_shapes(n: int, image_size: int = 32, seed: int = 0, max_angle: float = np.pi,
@@ -146,16 +151,18 @@ def make_glyph_shapes(n: int, image_size: int = 32, seed: int = 0, max_angle: fl
     _check_size(image_size)
     rng = np.random.default_rng(seed)
     scene = _scene(rng, n, 4, 3, max_angle, HUE_RANGE)
-    labels = torch.from_numpy(rng.integers(0, len(PRETRAIN_CLASSES), n))
-    noise = torch.from_numpy(rng.random((n, 1, image_size, image_size), dtype=np.float32))
-    grid = _object_grid(scene, image_size)  # (n, S, S, 2)
-    distance = torch.empty(grid.shape[:3])
-    for label, name in enumerate(PRETRAIN_CLASSES):
-        chosen = labels == label
-        distance[chosen] = _SDF[name](grid[chosen][..., 0], grid[chosen][..., 1])
-    pixels = distance * scene["side"][:, None, None] * image_size / 2  # object units -> pixels
-    ink = (0.5 - pixels).clamp(0, 1)[:, None]  # (n, 1, S, S), anti-aliased edge
-    return _compose(scene, noise, ink), labels.long()
+    labels = rng.integers(0, len(PRETRAIN_CLASSES), n)
+    noise = rng.random((n, image_size, image_size), dtype=np.float32)
+
+    def ink(rows: slice) -> np.ndarray:
+        grid = _object_grid(scene, rows, image_size).numpy()  # (m, S, S, 2)
+        distance = np.empty(grid.shape[:3], dtype=np.float32)
+        for label, name in enumerate(PRETRAIN_CLASSES):
+            chosen = labels[rows] == label
+            distance[chosen] = _SDF[name](grid[chosen][..., 0], grid[chosen][..., 1])
+        return edge_alpha(distance * scene.side[rows, None, None] * image_size / 2)  # object units -> pixels
+
+    return _render(scene, noise, ink), torch.from_numpy(labels.astype(np.int64))
 
 
 def paste_digits(glyphs: torch.Tensor, image_size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -170,10 +177,14 @@ def paste_digits(glyphs: torch.Tensor, image_size: int = 32, seed: int = 0) -> t
     _check_size(image_size)
     rng = np.random.default_rng(seed)
     scene = _scene(rng, len(glyphs), 4, 3, 0.3, HUE_RANGE)
-    noise = torch.from_numpy(rng.random((len(glyphs), 1, image_size, image_size), dtype=np.float32))
-    grid = _object_grid(scene, image_size)  # (n, S, S, 2)
-    ink = F.grid_sample(glyphs.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return _compose(scene, noise, ink.clamp(0, 1))
+    noise = rng.random((len(glyphs), image_size, image_size), dtype=np.float32)
+
+    def ink(rows: slice) -> np.ndarray:
+        grid = _object_grid(scene, rows, image_size)  # (m, S, S, 2)
+        pasted = F.grid_sample(glyphs[rows].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return pasted[:, 0].clamp(0, 1).numpy()  # (m, S, S)
+
+    return _render(scene, noise, ink)
 
 
 def downstream_data(image_size: int = 32, data_seed: int = 0, test_copies: int = 2) -> TransferData:
