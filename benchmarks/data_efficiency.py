@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from vit_edu.training.data_efficiency import MODEL_NAMES, TASKS, build_model, run_one, summarize, task_data
+from vit_edu.training.data_efficiency import MODEL_NAMES, SUMMARY_BY, TASKS, build_model, run_one, task_data
+from vit_edu.training.results import summarize
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "data_efficiency.json"
 
@@ -51,14 +52,13 @@ def _data(task: str) -> tuple:
 
 def _settings(task: str, rows: list[dict]) -> dict:
     spec = TASKS[task]
+    data = spec.recipe.data
     cnn, vit = build_model(task, "cnn", 0), build_model(task, "vit", 0)
     return {
-        "dataset": spec.dataset, "clutter": spec.clutter, "num_train": spec.num_train or None,
-        "num_test": spec.num_test or None, "vit": spec.vit, "vit_parameters": vit.num_parameters(),
+        "dataset": data["dataset"], "clutter": data.get("clutter"), "num_train": data.get("num_train"),
+        "num_test": data.get("num_test"), "vit": spec.recipe.model, "vit_parameters": vit.num_parameters(),
         "cnn": {"width": cnn.width, "depth": cnn.depth, "kernel_size": cnn.kernel_size, "pool_every": cnn.pool_every},
-        "cnn_parameters": cnn.num_parameters(), "steps": spec.steps, "batch_size": spec.batch_size, "lr": spec.lr,
-        "weight_decay": spec.weight_decay, "warmup_steps": spec.warmup_steps, "max_shift": spec.max_shift,
-        "flip": spec.flip, "label_smoothing": spec.label_smoothing,
+        "cnn_parameters": cnn.num_parameters(), **spec.recipe.training,
         "fractions": sorted({r["fraction"] for r in rows if r["task"] == task}),
         "seeds": sorted({r["seed"] for r in rows if r["task"] == task}),
     }
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         table["rows"] = [r for r in table["rows"] if key(r) not in new]
     table["rows"] = sorted(table["rows"] + rows, key=key)
     table["tasks"] = {task: _settings(task, table["rows"]) for task in sorted({r["task"] for r in table["rows"]})}
-    table["summary"] = summarize(table["rows"])
+    table["summary"] = summarize(table["rows"], by=SUMMARY_BY)
     table["environment"] = {"torch": torch.__version__, "python": platform.python_version(),
                             "machine": platform.machine(), "threads_per_run": args.threads,
                             "note": "seconds are wall-clock on a shared, loaded CPU; accuracies do not depend on it"}

@@ -16,7 +16,6 @@ the checkpoint's).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -41,8 +40,7 @@ VARIANTS = {  # name -> (weight_init, input_normalization)
 def variant_recipe(name: str):
     """The shapes recipe with this variant's initialisation and input scale."""
     weight_init, normalization = VARIANTS[name]
-    return dataclasses.replace(RECIPE, model={**RECIPE.model, "weight_init": weight_init},
-                               input_normalization=normalization)
+    return RECIPE.updated(model={"weight_init": weight_init}, input_normalization=normalization)
 
 
 def main() -> int:

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import torch
 
-from vit_edu import ViT
-from vit_edu.training.loop import train
-from vit_edu.training.recipes import COURSE_RECIPES, course_data
+from vit_edu.training.recipes import COURSE_RECIPES, course_data, train_with_recipe
 
 VARIANTS = {
     "recipe (P=4, D=96, L=4)": {},
@@ -37,20 +35,17 @@ def sweep(seeds: list[int], epochs: int | None) -> list[dict]:
     """One row per variant: parameters, N, accuracies per seed, seconds per seed."""
     recipe = COURSE_RECIPES["digits"]
     data = course_data("digits")
-    settings = dict(recipe.training)
-    if epochs is not None:
-        settings["epochs"] = epochs
     rows = []
     for name, change in VARIANTS.items():
         accuracies, seconds = [], []
         for seed in seeds:
-            model = ViT(**{**recipe.model, **change}, seed=seed)
-            history = train(model, data.train_images, data.train_labels, data.test_images, data.test_labels,
-                            seed=seed, device="cpu", progress=False, **settings)
+            model = recipe.build_model(seed=seed, **change)
+            history = train_with_recipe(model, recipe, data.train_images, data.train_labels, data.test_images,
+                                        data.test_labels, epochs=epochs, seed=seed, device="cpu")
             accuracies.append(history.final_test_accuracy)
             seconds.append(history.total_seconds)
         rows.append(dict(variant=name, change=change, parameters=model.num_parameters(),
-                         num_patches=model.config.num_patches, epochs=settings["epochs"], seeds=seeds,
+                         num_patches=model.config.num_patches, epochs=len(history.train_loss), seeds=seeds,
                          accuracies=accuracies, seconds=seconds))
     return rows
 

@@ -25,14 +25,17 @@ import torch
 
 from vit_edu.checkpoints import read_checkpoint_metadata
 from vit_edu.data.scenes import downstream_data
+from vit_edu.training.results import summarize
 from vit_edu.training.transfer import (
     BUDGETS,
     METHODS,
+    SUMMARY_BY,
+    SUMMARY_ORDER,
+    TRANSFER_RECIPE,
     load_pretrained,
     pretrained_path,
     recipe_as_dict,
     run_transfer,
-    summarize,
 )
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "transfer.json"
@@ -84,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for method, size, per_class, seed in jobs(methods, budgets, seeds, args.high_res or None):
         if size not in data:
-            data[size] = downstream_data(size)
+            data[size] = downstream_data(size, **TRANSFER_RECIPE.downstream.data)
         row = run_transfer(method, per_class, seed, image_size=size, data=data[size], pretrained=pretrained)
         rows.append(row)
         print(f"{method:<13} {size} px  {'all' if per_class is None else per_class:>4}/class  seed {seed}: "
               f"{100 * row['test_accuracy']:5.1f}%  ({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
-    summary = summarize(rows)
+    summary = summarize(rows, by=SUMMARY_BY, order=SUMMARY_ORDER)
     print(format_table(summary))
     info = read_checkpoint_metadata(pretrained_path())
     table = {"recipe": recipe_as_dict(), "pretrained": {k: info[k] for k in ("test_accuracy", "seed", "epochs")},

@@ -14,7 +14,7 @@ from PIL import Image
 
 from vit_edu import ViT, save_checkpoint
 from vit_edu.__main__ import main
-from vit_edu.training.recipes import COURSE_RECIPES
+from vit_edu.training.recipes import COURSE_CLASS_NAMES
 
 
 def run(*args, cwd=None):
@@ -120,7 +120,7 @@ def test_attention_writes_a_figure_for_each_method(files):
         pixels = np.asarray(photo.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR), np.float32) / 255
     with torch.no_grad():
         probabilities = model(torch.from_numpy(pixels).permute(2, 0, 1)[None]).softmax(-1)[0]
-    names = COURSE_RECIPES["shapes"].class_names
+    names = COURSE_CLASS_NAMES["shapes"]
     assert f"predicted {names[int(probabilities.argmax())]} (p = {probabilities.max():.3f})" in result.stdout
 
 
@@ -183,17 +183,19 @@ def test_pretrain_writes_a_checkpoint_that_scores_as_recorded(capsys, tmp_path, 
     import json
 
     from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
+    from vit_edu.training import transfer
     from vit_edu.training.loop import evaluate
-    from vit_edu.training.transfer import PRETRAIN_RECIPE, pretrain_test_data
+    from vit_edu.training.recipes import Recipe
 
-    monkeypatch.setitem(PRETRAIN_RECIPE, "data", {**PRETRAIN_RECIPE["data"], "num_train": 256, "num_test": 64})
-    monkeypatch.setitem(PRETRAIN_RECIPE, "training", {**PRETRAIN_RECIPE["training"], "batch_size": 64})
+    small = transfer.PRETRAIN_RECIPE.updated(data={"num_train": 256, "num_test": 64}, training={"batch_size": 64})
+    monkeypatch.setattr(transfer, "PRETRAIN_RECIPE", small)
     out = tmp_path / "pre.safetensors"
     code, stdout, err = run_here(capsys, "pretrain", "--out", out, "--epochs", "1", "--no-progress", "--seed", "3")
     assert code == 0, err
     info = read_checkpoint_metadata(out)
-    assert info["seed"] == "3" and info["epochs"] == "1" and json.loads(info["recipe"])["training"]["epochs"] == 1
-    images, labels = pretrain_test_data()
+    assert info["seed"] == "3" and info["epochs"] == "1"
+    assert Recipe.from_dict(json.loads(info["recipe"])) == small.updated(training={"epochs": 1})
+    images, labels = transfer.pretrain_test_data()
     assert len(labels) == 64
     assert abs(evaluate(load_checkpoint(out), images, labels) - float(info["test_accuracy"])) < 1e-6
     assert f"{float(info['test_accuracy']):.2%}" in stdout

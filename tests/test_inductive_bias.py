@@ -26,13 +26,15 @@ from vit_edu.analysis.inductive_bias import (
 from vit_edu.training.cnn import SmallCNN
 from vit_edu.training.data_efficiency import (
     MODEL_NAMES,
+    SUMMARY_BY,
     TASKS,
+    SweepTask,
     build_model,
-    find_row,
     run_one,
     stratified_subset,
-    summarize,
 )
+from vit_edu.training.recipes import Recipe
+from vit_edu.training.results import find_row, summarize
 
 TABLE = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "data_efficiency.json"
 EXACT = 1e-5  # float32 rounding of a few layers; real violations are >= 1e-3
@@ -215,7 +217,8 @@ def test_committed_table_is_complete_and_its_summary_matches_its_rows(table):
     for task, settings in table["tasks"].items():
         for model in MODEL_NAMES:
             for fraction in settings["fractions"]:
-                found = [find_row(rows, task, model, fraction, seed) for seed in settings["seeds"]]
+                found = [find_row(rows, task=task, model=model, fraction=fraction, seed=seed)
+                         for seed in settings["seeds"]]
                 accuracies = [row["test_accuracy"] for row in found]
                 assert all(0.0 <= a <= 1.0 for a in accuracies)
                 summary = next(s for s in table["summary"] if (s["task"], s["model"]) == (task, model)
@@ -224,26 +227,26 @@ def test_committed_table_is_complete_and_its_summary_matches_its_rows(table):
         # the stored settings are those of the code (else the table is stale)
         assert settings["vit_parameters"] == build_model(task, "vit", 0).num_parameters()
         assert settings["cnn_parameters"] == build_model(task, "cnn", 0).num_parameters()
-        assert settings["steps"] == TASKS[task].steps and settings["batch_size"] == TASKS[task].batch_size
+        recipe = TASKS[task].recipe
+        assert settings["vit"] == recipe.model
+        assert {key: settings[key] for key in recipe.training} == recipe.training
     assert len(rows) == sum(2 * len(s["fractions"]) * len(s["seeds"]) for s in table["tasks"].values())
-    assert summarize(rows) == table["summary"]
-    with pytest.raises(ValueError, match="no row"):
-        find_row(rows, "digits", "vit", 0.3, 0)
+    assert summarize(rows, by=SUMMARY_BY) == table["summary"]
+    with pytest.raises(KeyError, match=r"no row has fraction=0\.3"):
+        find_row(rows, task="digits", model="vit", fraction=0.3, seed=0)
 
 
-# Tolerance of the reproduction. With the thread count that wrote the table (1) a run on the same
-# machine is bit-identical (the loop is deterministic, see test_train.py). Other CPUs or thread
-# counts change the float rounding, and the runs drift apart. We reproduce the CNN's 10 % digits row
-# because it is robust to that: with 2 threads it gives the identical accuracy (435/450). The ViT's
-# 10 % row is not: 2 threads gave 0.776 instead of 0.831 (a different plateau after ~70 epochs; the
-# lesson allows 0.06 for it). 0.01 (4-5 test images) leaves room for other CPUs and still catches a
-# changed recipe. About 16 s of CPU on one thread.
+# Tolerance of the reproduction. With the thread count that wrote the table a run on the same machine
+# is bit-identical (the loop is deterministic, see test_train.py); other CPUs or thread counts round
+# floats differently and the runs drift apart. The CNN's 10 % digits row is reproduced because it is
+# robust to that drift, unlike the ViT's (whose spread across thread counts the lesson allows for);
+# 0.01 (a few test images) leaves room for other CPUs and still catches a changed recipe.
 REPRODUCE_TOLERANCE = 0.01
 
 
 def test_the_sweep_reproduces_one_row_of_the_committed_table(table):
     torch.set_num_threads(table["environment"]["threads_per_run"])  # as the table was made (conftest resets it)
-    expected = find_row(table["rows"], "digits", "cnn", 0.1, 0)
+    expected = find_row(table["rows"], task="digits", model="cnn", fraction=0.1, seed=0)
     row = run_one("digits", "cnn", 0.1, seed=0)
     assert row["num_train"] == expected["num_train"] and row["steps"] == expected["steps"]
     assert row["parameters"] == expected["parameters"]
@@ -253,3 +256,17 @@ def test_the_sweep_reproduces_one_row_of_the_committed_table(table):
 def test_run_one_rejects_unknown_tasks():
     with pytest.raises(ValueError, match="unknown task"):
         run_one("cifar", "vit", 0.1, 0)
+
+
+def test_sweep_tasks_hold_a_step_budget_recipe():
+    digits = TASKS["digits"]
+    assert isinstance(digits.recipe, Recipe) and digits.recipe.data["dataset"] == "digits"
+    # 10 % of the 1347 digits = 135 images in batches of 64: 2 updates an epoch, so 300 epochs make the 600 steps
+    settings = digits.recipe.train_settings(135)
+    assert (settings["epochs"], settings["batch_size"], settings["warmup_epochs"]) == (300, 64, 15.0)
+    with pytest.raises(ValueError, match="step budget"):  # an epoch count would give small shares fewer updates
+        SweepTask("bad", Recipe(digits.recipe.model, digits.recipe.data, {"epochs": 3}))
+    with pytest.raises(ValueError, match="dataset"):
+        SweepTask("bad", digits.recipe.updated(data={"dataset": "cifar"}))
+    with pytest.raises(ValueError, match="fraction"):
+        SweepTask("bad", digits.recipe, fractions=(0.5, 2.0))

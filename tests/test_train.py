@@ -1,5 +1,7 @@
-"""The training loop, its schedule and augmentation, the CLI, and the training plots (tiny, fast runs)."""
+"""The training loop, its schedule and augmentation, recipes, result tables, the CLI, and the training plots
+(tiny, fast runs)."""
 
+import json
 import math
 
 import numpy as np
@@ -11,7 +13,10 @@ from vit_edu import ViT
 from vit_edu.__main__ import main
 from vit_edu.checkpoints import load_checkpoint, read_checkpoint_metadata
 from vit_edu.data import load_digits_split
+from vit_edu.training.cnn import SmallCNN
 from vit_edu.training.loop import History, evaluate, learning_rate_at, predict, random_shift, resolve_device, train
+from vit_edu.training.recipes import COURSE_RECIPES, Recipe, optimizer_steps, train_with_recipe
+from vit_edu.training.results import find_row, summarize
 from vit_edu.viz.training import confusion_matrix, plot_confusion_matrix, plot_history, plot_image_grid
 
 
@@ -173,6 +178,148 @@ def test_train_rejects_mismatched_data(digits):
         train(small_digits_vit(), digits.train_images, digits.train_labels[:10], progress=False)
     with pytest.raises(ValueError, match="both test_images and test_labels"):
         train(small_digits_vit(), digits.train_images, digits.train_labels, digits.test_images, progress=False)
+
+
+# ----------------------------------------------------------------------------- recipes
+
+TINY_MODEL = dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=32, depth=1, heads=2, mlp_dim=64)
+
+
+def test_recipe_json_round_trip_and_older_json_without_input_normalization():
+    for recipe in COURSE_RECIPES.values():
+        assert Recipe.from_dict(json.loads(json.dumps(recipe.as_dict()))) == recipe  # tuples survive as tuples
+    stored = {key: value for key, value in COURSE_RECIPES["shapes"].as_dict().items() if key != "input_normalization"}
+    assert Recipe.from_dict(stored).input_normalization is None
+    with pytest.raises(ValueError, match="unknown recipe fields \\['class_names'\\]"):
+        Recipe.from_dict({**stored, "class_names": ["a"]})
+    with pytest.raises(ValueError, match="lacks \\['training'\\]"):
+        Recipe.from_dict({"model": {}, "data": {}})
+
+
+def test_recipe_copies_its_dicts_and_updated_merges_them():
+    training = dict(epochs=2, batch_size=16, lr=1e-3)
+    recipe = Recipe(TINY_MODEL, {}, training)
+    training["epochs"] = 99
+    assert recipe.training["epochs"] == 2
+    changed = recipe.updated(training={"epochs": 5}, model={"depth": 2}, input_normalization=(0.5, 0.5))
+    assert changed.training == {"epochs": 5, "batch_size": 16, "lr": 1e-3} and changed.model["depth"] == 2
+    assert changed.input_normalization == (0.5, 0.5) and recipe.model["depth"] == 1
+    with pytest.raises(TypeError, match="unknown recipe fields"):
+        recipe.updated(optimizer="sgd")
+
+
+@pytest.mark.parametrize(("change", "error", "match"), [
+    (dict(model={**TINY_MODEL, "width": 3}), TypeError, "Recipe.model holds ViT keyword arguments"),
+    (dict(model={**TINY_MODEL, "heads": 5}), ValueError, "not divisible by heads"),
+    (dict(model=[("dim", 32)]), TypeError, "Recipe.model must be a dict"),
+    (dict(training={"epochs": 2, "momentum": 0.9}), ValueError, "unknown settings \\['momentum'\\]"),
+    (dict(training={"epochs": 2, "seed": 1}), ValueError, "unknown settings \\['seed'\\]"),
+    (dict(training={"lr": 1e-3}), ValueError, "needs epochs"),
+    (dict(training={"epochs": 0}), ValueError, "epochs'\\] must be a positive integer"),
+    (dict(training={"steps": 10, "batch_size": 8}), ValueError, "missing \\['warmup_steps'\\]"),
+    (dict(training={"steps": 10, "warmup_steps": 1, "batch_size": 8, "epochs": 2}), ValueError, "extra \\['epochs'\\]"),
+    (dict(training={"epochs": 2, "warmup_steps": 1}), ValueError, "warmup_steps goes with steps"),
+    (dict(input_normalization=(0.5, 0.0)), ValueError, "std must be > 0"),
+    (dict(input_normalization=("0.5", 1)), TypeError, "pair \\(mean, std\\) of numbers"),
+])
+def test_recipe_rejects_bad_settings(change, error, match):
+    fields = {"model": TINY_MODEL, "data": {}, "training": {"epochs": 1}, **change}
+    with pytest.raises(error, match=match):
+        Recipe(**fields)
+
+
+@pytest.mark.parametrize(("num_train", "epochs", "batch_size", "warmup_epochs"), [
+    (100, 4, 32, 2 / 3),  # 3 full batches an epoch: ceil(10 / 3) = 4 epochs, 12 updates
+    (64, 5, 32, 1.0),  # 2 an epoch: exactly 10 updates
+    (20, 10, 20, 2.0),  # fewer images than a batch: one batch of all 20 an epoch
+])
+def test_a_step_budget_becomes_epochs_and_train_makes_that_many_updates(digits, num_train, epochs, batch_size,
+                                                                          warmup_epochs):
+    recipe = Recipe(TINY_MODEL, {}, dict(steps=10, warmup_steps=2, batch_size=32, lr=1e-3))
+    settings = recipe.train_settings(num_train)
+    assert (settings["epochs"], settings["batch_size"]) == (epochs, batch_size)
+    assert settings["warmup_epochs"] == pytest.approx(warmup_epochs) and "steps" not in settings
+    total = optimizer_steps(settings, num_train)
+    assert total == epochs * (num_train // batch_size) >= 10
+    history = train_with_recipe(small_digits_vit(), recipe, digits.train_images[:num_train],
+                                digits.train_labels[:num_train])
+    # the schedule ends where train's learning-rate formula puts the last of exactly `total` updates
+    warmup = max(1, round(warmup_epochs * (num_train // batch_size)))
+    assert history.learning_rate[-1] == pytest.approx(learning_rate_at(total - 1, total, warmup, 1e-3))
+    assert len(history.train_loss) == epochs
+
+
+def test_train_with_recipe_is_train_with_the_recipe_settings(digits):
+    recipe = Recipe(TINY_MODEL, {}, dict(epochs=2, batch_size=64, lr=3e-3, warmup_epochs=0.5, label_smoothing=0.1))
+    by_recipe = train_with_recipe(recipe.build_model(seed=1), recipe, digits.train_images, digits.train_labels,
+                                  digits.test_images, digits.test_labels, seed=1)
+    by_hand = train(ViT(**TINY_MODEL, seed=1), digits.train_images, digits.train_labels, digits.test_images,
+                    digits.test_labels, seed=1, device="cpu", progress=False, **recipe.training)
+    assert by_recipe.train_loss == by_hand.train_loss and by_recipe.test_accuracy == by_hand.test_accuracy
+    shorter = train_with_recipe(recipe.build_model(seed=1), recipe, digits.train_images[:128],
+                                digits.train_labels[:128], epochs=1, lr=1e-4)
+    # 2 updates: one warm-up step, then the cosine starts at the peak, the overriding lr (the recipe's is 3e-3)
+    assert len(shorter.train_loss) == 1 and shorter.learning_rate == [pytest.approx(1e-4)]
+    cnn = SmallCNN(channels=1, num_classes=10, width=4, depth=1, seed=0)
+    with pytest.raises(TypeError, match="SmallCNN has none"):
+        train_with_recipe(cnn, recipe.updated(input_normalization=(0.5, 0.5)), digits.train_images[:64],
+                          digits.train_labels[:64])
+
+
+# ----------------------------------------------------------------------------- result tables
+
+
+def made_up_rows(seed=0):
+    """Rows of a sweep with groups of 1, 2 and 5 seeds, and a budget None (all labels)."""
+    rng = np.random.default_rng(seed)
+    sizes = {("vit", 0.5): 5, ("cnn", 0.5): 2, ("vit", 0.1): 1, ("cnn", None): 3}
+    return [{"model": model, "fraction": fraction, "seed": s, "test_accuracy": float(rng.random())}
+            for (model, fraction), n in sizes.items() for s in range(n)]
+
+
+def test_summarize_matches_numpy_per_group():
+    rows = made_up_rows()
+    summary = summarize(rows, by=("model", "fraction"))
+    assert [(s["model"], s["fraction"]) for s in summary] == [("cnn", 0.5), ("cnn", None), ("vit", 0.1), ("vit", 0.5)]
+    for s in summary:
+        group = (s["model"], s["fraction"])
+        values = np.array([r["test_accuracy"] for r in rows if (r["model"], r["fraction"]) == group])
+        assert s["seeds"] == len(values)
+        assert s["mean"] == pytest.approx(values.mean(), abs=1e-12)
+        assert s["std"] == pytest.approx(values.std(ddof=1) if len(values) > 1 else 0.0, abs=1e-12)
+        assert (s["min"], s["max"]) == (values.min(), values.max())
+    ordered = summarize(rows, by=("model", "fraction"), order={"model": ("vit", "cnn"), "fraction": (None, 0.5)})
+    assert [(s["model"], s["fraction"]) for s in ordered] == [("vit", 0.5), ("vit", 0.1), ("cnn", None), ("cnn", 0.5)]
+    assert summarize(rows, by=("model",), value="seed")[0] == {"model": "cnn", "seeds": 5, "mean": 0.8,
+                                                               "std": pytest.approx(np.std([0, 1, 0, 1, 2], ddof=1)),
+                                                               "min": 0, "max": 2}
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda rows: summarize(rows, by="model"), TypeError, "by must be a sequence of field names"),
+    (lambda rows: summarize(rows, by=("task",)), KeyError, "rows\\[0\\] has no field 'task'"),
+    (lambda rows: summarize(rows, by=("model",), value="model"), TypeError, "must be a number"),
+    (lambda rows: summarize(rows, by=("model",), order={"seed": (0,)}), ValueError, "order names fields"),
+    (lambda rows: summarize(rows[0], by=("model",)), TypeError, "rows must be a list of dicts"),
+])
+def test_summarize_rejects_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call(made_up_rows())
+
+
+def test_find_row_finds_exactly_one_row_or_says_why_not():
+    rows = made_up_rows()
+    assert find_row(rows, model="vit", fraction=0.5, seed=3) is rows[3]
+    assert 0.3 - 0.2 != 0.1 and find_row(rows, model="vit", fraction=0.3 - 0.2, seed=0)["fraction"] == 0.1
+    assert find_row(rows, model="cnn", fraction=None, seed=2)["seed"] == 2
+    with pytest.raises(KeyError, match="no row has model='resnet'"):
+        find_row(rows, model="resnet", seed=0)
+    with pytest.raises(KeyError, match="no row matches them all"):
+        find_row(rows, model="cnn", fraction=0.1)
+    with pytest.raises(ValueError, match=r"5 rows match model='vit', fraction=0\.5; add a key.*'seed'"):
+        find_row(rows, model="vit", fraction=0.5)
+    with pytest.raises(ValueError, match="at least one key"):
+        find_row(rows)
 
 
 # ----------------------------------------------------------------------------- command line

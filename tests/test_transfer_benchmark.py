@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vit_edu.training.results import find_row, summarize
+from vit_edu.training.transfer import SUMMARY_BY, SUMMARY_ORDER
+
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "results" / "transfer.json"
 
@@ -14,10 +17,15 @@ def test_committed_table_is_complete():
     cells = {(s["method"], s["image_size"], s["per_class"]) for s in table["summary"]}
     assert len(cells) == 25 and all(s["seeds"] == 3 for s in table["summary"])
     assert len(table["rows"]) == 75
-    for s in table["summary"]:
+    recomputed = summarize(table["rows"], by=SUMMARY_BY, order=SUMMARY_ORDER)
+    assert [[s[key] for key in SUMMARY_BY] for s in recomputed] == [[s[key] for key in SUMMARY_BY]
+                                                                   for s in table["summary"]]
+    for s in recomputed:
         accs = [r["test_accuracy"] for r in table["rows"]
                 if (r["method"], r["image_size"], r["per_class"]) == (s["method"], s["image_size"], s["per_class"])]
-        assert abs(s["mean"] - sum(accs) / 3) < 1e-9 and s["min"] == min(accs)
+        assert abs(s["mean"] - sum(accs) / 3) < 1e-9 and s["min"] == min(accs) and s["max"] == max(accs)
+        stored = find_row(table["summary"], **{key: s[key] for key in SUMMARY_BY})
+        assert all(stored[key] == s[key] for key in ("seeds", "mean", "min", "max"))
 
 
 def test_benchmark_script_reproduces_the_linear_probe_row(tmp_path):
@@ -28,10 +36,9 @@ def test_benchmark_script_reproduces_the_linear_probe_row(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "linear_probe" in result.stdout
     row = json.loads(out.read_text())["rows"][0]
-    stored = [r for r in json.loads(TABLE.read_text())["rows"]
-              if (r["method"], r["image_size"], r["per_class"], r["seed"]) == ("linear_probe", 32, 5, 0)]
-    assert len(stored) == 1
+    stored = find_row(json.loads(TABLE.read_text())["rows"], method="linear_probe", image_size=32, per_class=5,
+                      seed=0)
     for key in ("num_train", "trainable", "steps"):
-        assert row[key] == stored[0][key]
+        assert row[key] == stored[key]
     # same machine and threads: identical; other CPUs differ in the last bits of the float sums
-    assert abs(row["test_accuracy"] - stored[0]["test_accuracy"]) <= 0.01
+    assert abs(row["test_accuracy"] - stored["test_accuracy"]) <= 0.01

@@ -1,13 +1,16 @@
-"""The ``params``, ``attention`` and ``pretrain`` commands of ``python -m vit_edu`` (registered in ``__main__``).
+"""The ``train``, ``pretrain``, ``params`` and ``attention`` commands of ``python -m vit_edu`` (see ``__main__``).
 
+- ``train {digits,shapes} --out CKPT [--epochs N] [--seed S] [--data-seed S] [--threads T] [--force]``:
+  train a course model with its recipe (:func:`vit_edu.training.recipes.train_course_model`) and
+  save it with its test accuracy and seeds in the metadata.
+- ``pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]``: pre-train lesson 10's
+  tiny ViT (:func:`vit_edu.training.transfer.pretrain`) and save it with its recipe and test accuracy.
 - ``params PRESET`` or ``params --image-size 256 --patch-size 32 --dim 1024 --depth 6 --heads 16
   --mlp-dim 2048 --num-classes 1000``: parameters per component (paper Table 1) and FLOPs per
   component for one image, from the closed forms in :mod:`vit_edu.counting`.
 - ``attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png``: the class token's
   attention map of a model on one image (resized to the model's input size), saved as the image,
   the map, and the overlay side by side.
-- ``pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]``: pre-train lesson 10's
-  tiny ViT (:func:`vit_edu.training.transfer.pretrain`) and save it with its recipe and test accuracy.
 
 Handlers return an exit code: 0 success, 2 bad arguments or inputs (with a one-line ``error: ...``
 on stderr that names the problem and the fix).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 METHODS = ("rollout", "cls", "grad")
@@ -29,8 +33,16 @@ def _error(message: str) -> int:
     return 2
 
 
+def _add_command(commands, name: str, handler, summary: str, description: str, parents=()) -> argparse.ArgumentParser:
+    """Register the sub-command ``name`` (``summary``: its line in the list of commands) and its ``handler``."""
+    parser = commands.add_parser(name, help=summary, description=description, parents=list(parents))
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def check_checkpoint_arguments(args: argparse.Namespace, example_name: str) -> int | None:
-    """The checks shared by ``train`` and ``pretrain``: ``--out`` a new file (or ``--force``), ``--threads`` > 0.
+    """The checks shared by ``train`` and ``pretrain``: ``--out`` a new file (or ``--force``), ``--threads`` and
+    ``--epochs`` > 0.
 
     Returns the exit code 2 after printing the error, or None if the arguments are fine.
     """
@@ -39,9 +51,105 @@ def check_checkpoint_arguments(args: argparse.Namespace, example_name: str) -> i
         return _error(f"--out {out} is a directory; give a file name such as {out / example_name}.")
     if out.exists() and not args.force:
         return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
-    if args.threads is not None and args.threads <= 0:
-        return _error(f"--threads must be a positive integer, got {args.threads}.")
+    for flag, value in (("--threads", args.threads), ("--epochs", args.epochs)):
+        if value is not None and value <= 0:
+            return _error(f"{flag} must be a positive integer, got {value}.")
     return None
+
+
+def _train_and_save(args: argparse.Namespace, example_name: str,
+                    run_training: Callable[[argparse.Namespace], tuple]) -> int:
+    """Check the arguments, train with ``run_training(args)`` and save the model with its metadata.
+
+    ``run_training`` returns ``(label, model, history, metadata)``: the name printed, the trained
+    model, its :class:`~vit_edu.training.loop.History` and the metadata that only its command records.
+    """
+    failed = check_checkpoint_arguments(args, example_name)
+    if failed is not None:
+        return failed
+    import torch
+
+    from vit_edu.checkpoints.loading import save_checkpoint
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    label, model, history, metadata = run_training(args)
+    accuracy, epochs, seconds = history.final_test_accuracy, len(history.train_loss), history.total_seconds
+    metadata = {"seed": args.seed, "epochs": epochs, "test_accuracy": f"{accuracy:.4f}",
+                "train_seconds": f"{seconds:.1f}", **metadata}
+    out = Path(args.out)
+    save_checkpoint(model, out, overwrite=args.force, metadata=metadata)
+    print(f"{label}: test accuracy {accuracy:.2%} after {epochs} epochs ({seconds:.0f} s); saved {out}")
+    return 0
+
+
+def _train_course(args: argparse.Namespace) -> tuple:
+    """``train``'s run for :func:`_train_and_save`."""
+    from vit_edu.training.recipes import train_course_model
+
+    run = train_course_model(args.model, epochs=args.epochs, seed=args.seed, data_seed=args.data_seed,
+                             device=args.device, progress=not args.no_progress)
+    return args.model, run.model, run.history, {"dataset": args.model, "data_seed": args.data_seed,
+                                                "num_test": len(run.data.test_labels)}
+
+
+def _pretrain(args: argparse.Namespace) -> tuple:
+    """``pretrain``'s run for :func:`_train_and_save`; the metadata holds the recipe as trained (its epochs)."""
+    import json
+
+    import torch
+
+    from vit_edu.training.transfer import PRETRAIN_RECIPE, pretrain
+
+    run = pretrain(epochs=args.epochs, seed=args.seed, device=args.device, progress=not args.no_progress)
+    recipe = PRETRAIN_RECIPE.updated(training={"epochs": len(run.history.train_loss)})
+    data = PRETRAIN_RECIPE.data
+    return "pre-training", run.model, run.history, {
+        "task": "pretrain_glyph_shapes", "recipe": json.dumps(recipe.as_dict()), "num_test": data["num_test"],
+        "test_seed": data["test_seed"], "threads": torch.get_num_threads(),
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train a course model with its recipe and save it with its results."""
+    return _train_and_save(args, "model.safetensors", _train_course)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Pre-train the transfer lesson's tiny ViT (``PRETRAIN_RECIPE``) and save it with its results."""
+    return _train_and_save(args, "pretrained_vit.safetensors", _pretrain)
+
+
+def _training_flags(device: str, device_help: str) -> argparse.ArgumentParser:
+    """The flags ``train`` and ``pretrain`` share, as an ``argparse`` parent parser."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
+    flags.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
+    flags.add_argument("--seed", type=int, default=0, help="seed of the weights, data order and augmentation")
+    flags.add_argument("--device", default=device, help=device_help)
+    flags.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    flags.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    flags.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return flags
+
+
+def add_train(commands) -> None:
+    """Register ``train`` on an ``argparse`` subparsers object."""
+    from vit_edu.training.recipes import COURSE_MODEL_NAMES
+
+    flags = _training_flags("auto", "auto (GPU if available), cpu, cuda, ...")
+    parser = _add_command(commands, "train", run_train, "train a course model and save a checkpoint",
+                          "Train a course model with its tuned recipe and save it.", parents=[flags])
+    parser.add_argument("model", choices=COURSE_MODEL_NAMES, help="which course model")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the data split / generated data")
+
+
+def add_pretrain(commands) -> None:
+    """Register ``pretrain`` on an ``argparse`` subparsers object."""
+    flags = _training_flags("cpu", "cpu (reproduces the committed checkpoint), cuda, ...")
+    _add_command(commands, "pretrain", run_pretrain, "pre-train lesson 10's tiny ViT and save a checkpoint",
+                 "Pre-train the tiny ViT of lesson 10 (transfer) on twelve glyph shapes in clutter and save it with "
+                 "its test accuracy in the metadata.", parents=[flags])
 
 
 def _format_count(value: float) -> str:
@@ -92,10 +200,9 @@ def run_params(args: argparse.Namespace) -> int:
 
 def add_params(commands) -> None:
     """Register ``params`` on an ``argparse`` subparsers object."""
-    parser = commands.add_parser(
-        "params", help="parameter count and FLOPs per component",
-        description="Parameters (paper Table 1) and FLOPs per component of a ViT preset or a custom architecture. "
-                    "Flags given with a preset override it.")
+    parser = _add_command(commands, "params", run_params, "parameter count and FLOPs per component",
+                          "Parameters (paper Table 1) and FLOPs per component of a ViT preset or a custom "
+                          "architecture. Flags given with a preset override it.")
     parser.add_argument("preset", nargs="?", default=None, help="Ti/16, S/16, B/16, B/32, L/16 or H/14 (optional)")
     parser.add_argument("--image-size", type=int, default=None, help="image side in pixels (default 224)")
     parser.add_argument("--patch-size", type=int, default=None, help="P, patch side in pixels")
@@ -105,7 +212,6 @@ def add_params(commands) -> None:
     parser.add_argument("--mlp-dim", type=int, default=None, help="MLP hidden width (4 D in the paper)")
     parser.add_argument("--num-classes", type=int, default=None, help="K (default 1000; 0 = no head)")
     parser.add_argument("--channels", type=int, default=None, help="C, image channels (default 3)")
-    parser.set_defaults(handler=run_params)
 
 
 def read_image(path: Path, channels: int, size: tuple[int, int]):
@@ -124,15 +230,15 @@ def read_image(path: Path, channels: int, size: tuple[int, int]):
 
 def _class_names(checkpoint: Path, num_classes: int) -> list[str]:
     from vit_edu.checkpoints.loading import read_checkpoint_metadata
-    from vit_edu.training.recipes import COURSE_RECIPES
+    from vit_edu.training.recipes import COURSE_CLASS_NAMES
 
     try:
         dataset = read_checkpoint_metadata(checkpoint).get("dataset")
     except Exception:  # not a safetensors file with metadata: fall back to indices
         dataset = None
-    recipe = COURSE_RECIPES.get(dataset)
-    if recipe is not None and len(recipe.class_names) == num_classes:
-        return list(recipe.class_names)
+    names = COURSE_CLASS_NAMES.get(dataset, ())
+    if len(names) == num_classes:
+        return list(names)
     return [str(index) for index in range(num_classes)]
 
 
@@ -224,10 +330,10 @@ def run_attention(args: argparse.Namespace) -> int:
 
 def add_attention(commands) -> None:
     """Register ``attention`` on an ``argparse`` subparsers object."""
-    parser = commands.add_parser(
-        "attention", help="save an attention-map overlay of a model on an image",
-        description="Run a checkpoint on an image (converted to the model's channels and resized to its input "
-                    "size, pixels scaled to [0, 1]) and save the class token's attention map beside the image.")
+    parser = _add_command(commands, "attention", run_attention, "save an attention-map overlay of a model on an image",
+                          "Run a checkpoint on an image (converted to the model's channels and resized to its "
+                          "input size, pixels scaled to [0, 1]) and save the class token's attention map beside "
+                          "the image.")
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
     parser.add_argument("--checkpoint", required=True, help="model checkpoint (.safetensors, .npz, .pt, HF folder)")
     parser.add_argument("--method", choices=METHODS, default="rollout",
@@ -237,49 +343,3 @@ def add_attention(commands) -> None:
     parser.add_argument("--discard-ratio", type=float, default=0.9, help="rollout: share of the weakest weights "
                                                                          "dropped per row (default 0.9)")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    parser.set_defaults(handler=run_attention)
-
-
-def run_pretrain(args: argparse.Namespace) -> int:
-    """Pre-train the transfer lesson's tiny ViT (``PRETRAIN_RECIPE``) and save it with its results."""
-    failed = check_checkpoint_arguments(args, "pretrained_vit.safetensors")
-    if failed is not None:
-        return failed
-    out = Path(args.out)
-    import json
-
-    import torch
-
-    from vit_edu.checkpoints.loading import save_checkpoint
-    from vit_edu.training.transfer import PRETRAIN_RECIPE, pretrain
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    run = pretrain(epochs=args.epochs, seed=args.seed, device=args.device, progress=not args.no_progress)
-    history = run.history
-    recipe = {**PRETRAIN_RECIPE, "training": {**PRETRAIN_RECIPE["training"], "epochs": len(history.train_loss)}}
-    metadata = {
-        "task": "pretrain_glyph_shapes", "seed": args.seed, "epochs": len(history.train_loss),
-        "recipe": json.dumps(recipe), "num_test": PRETRAIN_RECIPE["data"]["num_test"],
-        "test_seed": PRETRAIN_RECIPE["data"]["test_seed"], "test_accuracy": f"{run.test_accuracy:.4f}",
-        "train_seconds": f"{history.total_seconds:.1f}", "threads": torch.get_num_threads(),
-    }
-    save_checkpoint(run.model, out, overwrite=args.force, metadata=metadata)
-    print(f"pre-training: test accuracy {run.test_accuracy:.2%} after {len(history.train_loss)} epochs "
-          f"({history.total_seconds:.0f} s); saved {out}")
-    return 0
-
-
-def add_pretrain(commands) -> None:
-    """Register ``pretrain`` on an ``argparse`` subparsers object."""
-    parser = commands.add_parser("pretrain", help="pre-train lesson 10's tiny ViT and save a checkpoint",
-                                 description="Pre-train the tiny ViT of lesson 10 (transfer) on twelve glyph shapes "
-                                             "in clutter and save it with its test accuracy in the metadata.")
-    parser.add_argument("--out", required=True, help="checkpoint file to write (.safetensors)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the data order")
-    parser.add_argument("--device", default="cpu", help="cpu (reproduces the committed checkpoint), cuda, ...")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(handler=run_pretrain)

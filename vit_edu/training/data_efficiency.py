@@ -11,82 +11,100 @@ Fairness rules, the same for both models of a task:
   (``vit_edu.training.loop.train``; fewer images means more epochs, so every run gets the same
   compute budget in updates);
 - the same stratified, nested training subset for a given seed (10 % of seed 0 lies inside
-  25 % of seed 0, ...), the same test set, no augmentation.
+  25 % of seed 0, ...), the same test set, the same augmentation (none for the digits).
+
+A task's ViT, data and training budget are one :class:`~vit_edu.training.recipes.Recipe`.
 
 ``benchmarks/data_efficiency.py`` runs the full sweep and commits the table to
-``benchmarks/results/data_efficiency.json``; the lesson and the tests re-run single rows
-with :func:`run_one`.
+``benchmarks/results/data_efficiency.json`` (summarised and looked up with
+:mod:`vit_edu.training.results`); the lesson and the tests re-run single rows with :func:`run_one`.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from vit_edu.checks import check_int
 from vit_edu.data.digits import load_digits_split
 from vit_edu.data.shapes import make_shapes
-from vit_edu.model import ViT
 from vit_edu.training.cnn import SmallCNN, match_cnn_width
-from vit_edu.training.loop import evaluate, train
+from vit_edu.training.loop import evaluate
+from vit_edu.training.recipes import Recipe, optimizer_steps, train_with_recipe
 
 MODEL_NAMES = ("cnn", "vit")
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+DATASETS = ("digits", "shapes")
+# How the sweep's table is summarised over seeds (vit_edu.training.results.summarize).
+SUMMARY_BY = ("task", "model", "fraction")
+
+
+def _check_fraction(fraction: object) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}; e.g. 0.1 for 10 % of the data.")
+    return fraction
 
 
 @dataclass(frozen=True)
 class SweepTask:
-    """One dataset with its two models and the shared training budget.
+    """One data set of the sweep: the ViT's recipe, the CNN it is compared with, the shares of data.
 
     Attributes:
         name: key in :data:`TASKS`.
-        dataset: ``"digits"`` (sklearn, 8 x 8 grey, 1347 train / 450 test) or ``"shapes"``.
-        clutter: for shapes, ``"grey"`` or ``"colour"`` (see ``vit_edu.data.shapes``).
-        num_train, num_test: shapes only; generated with seeds 1 and 2 (fixed across runs).
-        vit: keyword arguments of the ViT (``image_size``, ``patch_size``, ``dim``, ...).
+        recipe: the ViT (``model``), the data (``data``: ``dataset`` ``"digits"``, sklearn's 8 x 8
+            grey digits with their fixed split, or ``"shapes"`` with ``clutter``, ``num_train``,
+            ``num_test`` and the generator seeds ``train_seed``, ``test_seed``) and the step budget
+            (``training``) that both models share.
         cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the ViT.
-        steps, batch_size, lr, weight_decay, warmup_steps: the training budget of every run.
-        max_shift, flip, label_smoothing: augmentation and smoothing (the same for both models).
         fractions: the shares of the training set the sweep uses.
     """
 
     name: str
-    dataset: str
-    vit: dict[str, Any] = field(default_factory=dict)
-    clutter: str | None = None
-    num_train: int = 0
-    num_test: int = 0
+    recipe: Recipe
     cnn_depth: int = 3
     cnn_pool_every: int = 0
-    steps: int = 600
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 30
-    max_shift: int = 0
-    flip: bool = False
-    label_smoothing: float = 0.0
     fractions: tuple[float, ...] = FRACTIONS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.recipe, Recipe):
+            raise TypeError(f"recipe must be a Recipe, got {type(self.recipe).__name__}.")
+        if "steps" not in self.recipe.training:
+            raise ValueError("recipe.training must be a step budget (steps, warmup_steps, batch_size, ...): every "
+                             "run of the sweep makes the same number of updates, whatever its share of the data.")
+        dataset = self.recipe.data.get("dataset")
+        if dataset not in DATASETS:
+            raise ValueError(f"recipe.data['dataset'] must be one of {DATASETS}, got {dataset!r}.")
+        check_int(self.cnn_depth, "cnn_depth")
+        check_int(self.cnn_pool_every, "cnn_pool_every", minimum=0, hint=" (0: no pooling)")
+        object.__setattr__(self, "fractions", tuple(_check_fraction(f) for f in self.fractions))
 
 
 TASKS: dict[str, SweepTask] = {
     "digits": SweepTask(
-        name="digits", dataset="digits",
-        vit=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=32, depth=2, heads=2, mlp_dim=64),
-        cnn_depth=3, cnn_pool_every=0, steps=600,
+        "digits",
+        Recipe(
+            model=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=32, depth=2, heads=2, mlp_dim=64),
+            data=dict(dataset="digits"),
+            training=dict(steps=600, batch_size=64, lr=3e-3, weight_decay=0.1, warmup_steps=30, max_shift=0,
+                          flip=False, label_smoothing=0.0),
+        ),
+        cnn_depth=3, cnn_pool_every=0,
     ),
-    # The harder shapes: the object must be found by its shape among coloured distractors. Larger
-    # data, H1's augmentation for the course's shapes model, and only two fractions (CPU budget).
+    # The harder shapes: the object must be found by its shape among coloured distractors. More data, the
+    # augmentation of the course's shapes model, and only two fractions (a CPU budget).
     "shapes_colour": SweepTask(
-        name="shapes_colour", dataset="shapes", clutter="colour", num_train=8000, num_test=2000,
-        vit=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=48, depth=3, heads=3, mlp_dim=96),
-        cnn_depth=4, cnn_pool_every=1, steps=750, batch_size=128, warmup_steps=60, max_shift=1, flip=True,
-        label_smoothing=0.1, fractions=(0.25, 1.0),
+        "shapes_colour",
+        Recipe(
+            model=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=48, depth=3, heads=3, mlp_dim=96),
+            data=dict(dataset="shapes", clutter="colour", num_train=8000, num_test=2000, train_seed=1, test_seed=2),
+            training=dict(steps=750, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_steps=60, max_shift=1,
+                          flip=True, label_smoothing=0.1),
+        ),
+        cnn_depth=4, cnn_pool_every=1, fractions=(0.25, 1.0),
     ),
 }
 
@@ -103,10 +121,11 @@ def get_task(task: str | SweepTask) -> SweepTask:
 def task_data(task: str | SweepTask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The fixed (train_images, train_labels, test_images, test_labels) of a task."""
     task = get_task(task)
-    if task.dataset == "digits":
+    data, image_size = task.recipe.data, task.recipe.model["image_size"]
+    if data["dataset"] == "digits":
         return tuple(load_digits_split(seed=0))
-    train_set = make_shapes(task.num_train, image_size=task.vit["image_size"], seed=1, clutter=task.clutter)
-    test_set = make_shapes(task.num_test, image_size=task.vit["image_size"], seed=2, clutter=task.clutter)
+    train_set = make_shapes(data["num_train"], image_size=image_size, seed=data["train_seed"], clutter=data["clutter"])
+    test_set = make_shapes(data["num_test"], image_size=image_size, seed=data["test_seed"], clutter=data["clutter"])
     return train_set.images, train_set.labels, test_set.images, test_set.labels
 
 
@@ -116,8 +135,7 @@ def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch
     For a fixed seed each class's images are taken in one random order, so a smaller fraction
     is always a subset of a larger one.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}; e.g. 0.1 for 10 % of the data.")
+    _check_fraction(fraction)
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for label in labels.unique(sorted=True):
@@ -132,10 +150,10 @@ def build_model(task: str | SweepTask, model: str, seed: int) -> nn.Module:
     task = get_task(task)
     if model not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}.")
-    vit = ViT(**task.vit, seed=seed)
+    vit = task.recipe.build_model(seed=seed)
     if model == "vit":
         return vit
-    channels, classes = task.vit.get("channels", 3), task.vit["num_classes"]
+    channels, classes = vit.config.channels, vit.config.num_classes
     width = match_cnn_width(vit.num_parameters(), channels=channels, num_classes=classes, depth=task.cnn_depth)
     return SmallCNN(channels=channels, num_classes=classes, width=width, depth=task.cnn_depth,
                     pool_every=task.cnn_pool_every, seed=seed)
@@ -165,40 +183,17 @@ def run_one(
     train_images, train_labels, test_images, test_labels = task_data(task) if data is None else data
     index = stratified_subset(train_labels, fraction, seed)
     network = build_model(task, model, seed)
-    steps_per_epoch = max(1, len(index) // task.batch_size)
-    epochs = max(1, math.ceil(task.steps / steps_per_epoch))
     start = time.perf_counter()
-    history = train(network, train_images[index], train_labels[index], epochs=epochs,
-                    batch_size=min(task.batch_size, len(index)), lr=task.lr, weight_decay=task.weight_decay,
-                    warmup_epochs=task.warmup_steps / steps_per_epoch, label_smoothing=task.label_smoothing,
-                    max_shift=task.max_shift, flip=task.flip, seed=seed, device="cpu", progress=progress)
+    history = train_with_recipe(network, task.recipe, train_images[index], train_labels[index], seed=seed,
+                                device="cpu", progress=progress)
     row = {
         "task": task.name, "model": model, "fraction": fraction, "seed": seed, "num_train": len(index),
-        "parameters": sum(p.numel() for p in network.parameters()), "steps": epochs * steps_per_epoch,
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "steps": optimizer_steps(task.recipe.train_settings(len(index)), len(index)),
         "test_accuracy": evaluate(network, test_images, test_labels),
         "train_accuracy": history.train_accuracy[-1], "seconds": time.perf_counter() - start,
     }
     return (row, network) if return_model else row
-
-
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and sample standard deviation of test accuracy over seeds, per (task, model, fraction)."""
-    groups: dict[tuple, list[float]] = {}
-    for row in rows:
-        groups.setdefault((row["task"], row["model"], row["fraction"]), []).append(row["test_accuracy"])
-    return [
-        {"task": t, "model": m, "fraction": f, "seeds": len(accs), "mean": statistics.fmean(accs),
-         "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min": min(accs), "max": max(accs)}
-        for (t, m, f), accs in sorted(groups.items())
-    ]
-
-
-def find_row(rows: list[dict[str, Any]], task: str, model: str, fraction: float, seed: int) -> dict[str, Any]:
-    """The one row of a table with these keys (``ValueError`` if there is none)."""
-    for row in rows:
-        if (row["task"], row["model"], row["seed"]) == (task, model, seed) and math.isclose(row["fraction"], fraction):
-            return row
-    raise ValueError(f"no row for task={task!r}, model={model!r}, fraction={fraction}, seed={seed} in the table.")
 
 
 def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):

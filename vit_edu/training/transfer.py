@@ -15,17 +15,16 @@ interpolation. At course scale:
   (a new head on frozen features), a small CNN from scratch; plus fine-tuning at 48 px (N = 36)
   with resampled position embeddings.
 
-``benchmarks/transfer.py`` runs the full sweep (3 seeds per cell) and writes
-``benchmarks/results/transfer.json``; lesson 10 re-runs one row live with :func:`run_transfer`.
+``benchmarks/transfer.py`` runs the full sweep over seeds and writes
+``benchmarks/results/transfer.json`` (summarised and looked up with :mod:`vit_edu.training.results`);
+lesson 10 re-runs one row live with :func:`run_transfer`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,46 +32,74 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from vit_edu.checks import check_int
 from vit_edu.data.scenes import PRETRAIN_CLASSES, TransferData, downstream_data, label_subset, make_glyph_shapes
 from vit_edu.model import ViT
 from vit_edu.training.cnn import SmallCNN, match_cnn_width
-from vit_edu.training.loop import History, evaluate, train
+from vit_edu.training.loop import History, evaluate
+from vit_edu.training.recipes import Recipe, optimizer_steps, train_with_recipe
 
 METHODS = ("scratch", "finetune", "linear_probe", "cnn")
 BUDGETS: tuple[int | None, ...] = (5, 10, 20, 50, None)  # labelled images per class; None = all
 NUM_CLASSES = 10  # downstream: the digits 0-9
+# How the sweep's table is summarised over seeds (vit_edu.training.results.summarize): one row per
+# method, image size and label budget, in the order of METHODS and BUDGETS.
+SUMMARY_BY = ("method", "image_size", "per_class")
+SUMMARY_ORDER = {"method": METHODS, "per_class": BUDGETS}
 
-# P = 8 (N = 16 tokens) is about 4x faster per step than P = 4 on 32 px; 20 epochs, because 10 left the held-out
-# accuracy far below what the committed checkpoint records (its metadata holds accuracy, epochs and time).
-PRETRAIN_RECIPE: dict[str, dict[str, Any]] = {
-    "model": dict(image_size=32, patch_size=8, channels=3, num_classes=len(PRETRAIN_CLASSES), dim=64, depth=4,
-                  heads=4, mlp_dim=128),
-    "data": dict(num_train=16000, num_test=2000, train_seed=100, test_seed=101),
-    "training": dict(epochs=20, batch_size=128, lr=3e-3, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.0,
-                     max_shift=0, flip=False),
-}
+PRETRAIN_RECIPE = Recipe(
+    # P = 8 (N = 16 tokens) rather than P = 4 (N = 64): a quarter of the tokens keeps pre-training within a
+    # CPU budget. 20 epochs: half as many leave the held-out accuracy far below the committed checkpoint's
+    # (its metadata records the accuracy, epochs and training time).
+    model=dict(image_size=32, patch_size=8, channels=3, num_classes=len(PRETRAIN_CLASSES), dim=64, depth=4,
+               heads=4, mlp_dim=128),
+    data=dict(num_train=16000, num_test=2000, train_seed=100, test_seed=101),
+    training=dict(epochs=20, batch_size=128, lr=3e-3, weight_decay=0.05, warmup_epochs=1, label_smoothing=0.0,
+                  max_shift=0, flip=False),
+)
 
 
 @dataclass(frozen=True)
 class TransferRecipe:
-    """The training budget shared by every downstream run: same steps, batch, schedule and augmentation.
+    """The recipe every downstream run shares, and what differs between the methods.
 
-    ``lr`` holds each method's peak learning rate (fine-tuning wants a smaller one than training
-    from scratch; a linear probe a larger one).
+    Attributes:
+        downstream: the shared :class:`~vit_edu.training.recipes.Recipe`: the ViT (the pre-trained
+            architecture with a new K = 10 head; ``image_size`` is set per run), the data
+            (arguments of :func:`~vit_edu.data.scenes.downstream_data`) and a step budget, so that
+            every method makes the same number of updates with the same batch, schedule and
+            augmentation. Its ``training`` has no ``lr``: that is per method.
+        lr: each method's peak learning rate (fine-tuning wants a smaller one than training from
+            scratch; a linear probe a larger one).
+        cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the scratch ViT.
     """
 
-    steps: int = 300
-    batch_size: int = 32
-    warmup_steps: int = 30
-    weight_decay: float = 0.05
-    max_shift: int = 2
-    lr: dict[str, float] = field(default_factory=lambda: {"scratch": 3e-3, "finetune": 1e-3,
-                                                          "linear_probe": 1e-2, "cnn": 3e-3})
+    downstream: Recipe
+    lr: dict[str, float]
     cnn_depth: int = 4
     cnn_pool_every: int = 1
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.downstream, Recipe):
+            raise TypeError(f"downstream must be a Recipe, got {type(self.downstream).__name__}.")
+        if "steps" not in self.downstream.training or "lr" in self.downstream.training:
+            raise ValueError("downstream.training must be a step budget (steps, warmup_steps, batch_size, ...) "
+                             "without lr: every method makes the same number of updates, at its own lr.")
+        if not isinstance(self.lr, dict) or set(self.lr) != set(METHODS):
+            raise ValueError(f"lr must map every method of {METHODS} to its peak learning rate, got {self.lr!r}.")
+        object.__setattr__(self, "lr", dict(self.lr))
+        check_int(self.cnn_depth, "cnn_depth")
+        check_int(self.cnn_pool_every, "cnn_pool_every", minimum=0, hint=" (0: no pooling)")
 
-TRANSFER_RECIPE = TransferRecipe()
+
+TRANSFER_RECIPE = TransferRecipe(
+    downstream=Recipe(
+        model={**PRETRAIN_RECIPE.model, "num_classes": NUM_CLASSES},
+        data=dict(data_seed=0, test_copies=2),
+        training=dict(steps=300, batch_size=32, warmup_steps=30, weight_decay=0.05, max_shift=2),
+    ),
+    lr={"scratch": 3e-3, "finetune": 1e-3, "linear_probe": 1e-2, "cnn": 3e-3},
+)
 
 
 class PretrainRun(NamedTuple):
@@ -86,13 +113,13 @@ class PretrainRun(NamedTuple):
 # ------------------------------------------------------------------ pre-training
 def pretrain_test_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The pre-training task's held-out images (n, 3, 32, 32) and labels (n,) (fixed seed)."""
-    data = PRETRAIN_RECIPE["data"]
-    return make_glyph_shapes(data["num_test"], PRETRAIN_RECIPE["model"]["image_size"], seed=data["test_seed"])
+    data = PRETRAIN_RECIPE.data
+    return make_glyph_shapes(data["num_test"], PRETRAIN_RECIPE.model["image_size"], seed=data["test_seed"])
 
 
 def pretrain(*, epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
              progress: bool = True) -> PretrainRun:
-    """Pre-train the tiny ViT with :data:`PRETRAIN_RECIPE` (a few minutes on two CPU cores).
+    """Pre-train the tiny ViT with :data:`PRETRAIN_RECIPE` (the checkpoint's metadata records how long it took).
 
     Args:
         epochs: override the recipe's number of epochs.
@@ -100,16 +127,14 @@ def pretrain(*, epochs: int | None = None, seed: int = 0, device: str | torch.de
         device: where to train (``"cpu"`` reproduces the committed checkpoint).
         progress: show a progress bar.
     """
-    data, settings = PRETRAIN_RECIPE["data"], dict(PRETRAIN_RECIPE["training"])
-    if epochs is not None:
-        settings["epochs"] = epochs
-    images, labels = make_glyph_shapes(data["num_train"], PRETRAIN_RECIPE["model"]["image_size"],
+    data = PRETRAIN_RECIPE.data
+    images, labels = make_glyph_shapes(data["num_train"], PRETRAIN_RECIPE.model["image_size"],
                                        seed=data["train_seed"])
     test_images, test_labels = pretrain_test_data()
-    model = ViT(**PRETRAIN_RECIPE["model"], seed=seed)
-    history = train(model, images, labels, test_images, test_labels, seed=seed, device=device, progress=progress,
-                    **settings)
-    return PretrainRun(model.cpu(), history, history.final_test_accuracy)
+    model = PRETRAIN_RECIPE.build_model(seed=seed)
+    history = train_with_recipe(model, PRETRAIN_RECIPE, images, labels, test_images, test_labels, epochs=epochs,
+                                seed=seed, device=device, progress=progress)
+    return PretrainRun(model, history, history.final_test_accuracy)
 
 
 def pretrained_path() -> Path:
@@ -162,14 +187,16 @@ def build_transfer_model(method: str, seed: int, image_size: int = 32, pretraine
     """The untrained downstream model of ``method`` (``pretrained``: default the committed checkpoint)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    num_classes = recipe.downstream.model["num_classes"]
     if method in ("finetune", "linear_probe"):
         pretrained = load_pretrained() if pretrained is None else pretrained
-        return prepare_for_transfer(pretrained, NUM_CLASSES, image_size, linear_probe=method == "linear_probe")
-    vit = ViT(**{**PRETRAIN_RECIPE["model"], "image_size": image_size, "num_classes": NUM_CLASSES}, seed=seed)
+        return prepare_for_transfer(pretrained, num_classes, image_size, linear_probe=method == "linear_probe")
+    vit = recipe.downstream.build_model(seed=seed, image_size=image_size)
     if method == "scratch":
         return vit
-    width = match_cnn_width(vit.num_parameters(), channels=3, num_classes=NUM_CLASSES, depth=recipe.cnn_depth)
-    return SmallCNN(channels=3, num_classes=NUM_CLASSES, width=width, depth=recipe.cnn_depth,
+    channels = vit.config.channels
+    width = match_cnn_width(vit.num_parameters(), channels=channels, num_classes=num_classes, depth=recipe.cnn_depth)
+    return SmallCNN(channels=channels, num_classes=num_classes, width=width, depth=recipe.cnn_depth,
                     pool_every=recipe.cnn_pool_every, seed=seed)
 
 
@@ -185,9 +212,9 @@ def run_transfer(method: str, per_class: int | None, seed: int, *, image_size: i
         per_class: labelled training images per class, or ``None`` for all of them.
         seed: seeds the labelled subset, the new weights and the data order.
         image_size: 32 (the pre-training resolution) or e.g. 48 (E_pos resampled).
-        data: ``downstream_data(image_size)``, to avoid rebuilding it for every run.
+        data: ``downstream_data(image_size, **recipe.downstream.data)``, to avoid rebuilding it for every run.
         pretrained: the pre-trained ViT (default: the committed checkpoint).
-        recipe: the shared training budget.
+        recipe: the shared training budget and the methods' learning rates.
         device: where to train.
         progress: show the training progress bar.
 
@@ -195,50 +222,24 @@ def run_transfer(method: str, per_class: int | None, seed: int, *, image_size: i
         A row: method, image_size, per_class, seed, num_train, trainable, steps, test_accuracy,
         train_accuracy, seconds (wall clock, machine-dependent).
     """
-    data = downstream_data(image_size) if data is None else data
+    data = downstream_data(image_size, **recipe.downstream.data) if data is None else data
     if data.train_images.shape[-1] != image_size:
         raise ValueError(f"data holds {data.train_images.shape[-1]} px images but image_size={image_size}; "
                          f"pass downstream_data({image_size}).")
     index = label_subset(data.train_labels, per_class, seed)
     model = build_transfer_model(method, seed, image_size, pretrained, recipe)
-    batch_size = min(recipe.batch_size, len(index))
-    steps_per_epoch = max(1, len(index) // batch_size)
-    epochs = max(1, math.ceil(recipe.steps / steps_per_epoch))
     start = time.perf_counter()
-    history = train(model, data.train_images[index], data.train_labels[index], epochs=epochs, batch_size=batch_size,
-                    lr=recipe.lr[method], weight_decay=recipe.weight_decay,
-                    warmup_epochs=recipe.warmup_steps / steps_per_epoch, max_shift=recipe.max_shift, seed=seed,
-                    device=device, progress=progress)
+    history = train_with_recipe(model, recipe.downstream, data.train_images[index], data.train_labels[index],
+                                seed=seed, device=device, progress=progress, lr=recipe.lr[method])
     return {
         "method": method, "image_size": image_size, "per_class": per_class, "seed": seed, "num_train": len(index),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "steps": epochs * steps_per_epoch, "test_accuracy": evaluate(model.cpu(), data.test_images, data.test_labels),
+        "steps": optimizer_steps(recipe.downstream.train_settings(len(index)), len(index)),
+        "test_accuracy": evaluate(model, data.test_images, data.test_labels),
         "train_accuracy": history.train_accuracy[-1], "seconds": time.perf_counter() - start,
     }
 
 
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean, min and max of the test accuracy over seeds, per (method, image size, labels per class)."""
-    groups: dict[tuple, list[float]] = {}
-    for row in rows:
-        groups.setdefault((row["method"], row["image_size"], row["per_class"]), []).append(row["test_accuracy"])
-    order = {budget: i for i, budget in enumerate(BUDGETS)}
-    return [
-        {"method": m, "image_size": s, "per_class": k, "seeds": len(accs), "mean": statistics.fmean(accs),
-         "min": min(accs), "max": max(accs)}
-        for (m, s, k), accs in sorted(groups.items(), key=lambda item: (METHODS.index(item[0][0]), item[0][1],
-                                                                         order.get(item[0][2], 99)))
-    ]
-
-
-def find_row(rows: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
-    """The one row whose fields equal ``keys`` (e.g. method="finetune", per_class=20, seed=0, image_size=32)."""
-    found = [row for row in rows if all(row.get(k) == v for k, v in keys.items())]
-    if len(found) != 1:
-        raise ValueError(f"expected one row with {keys}, found {len(found)}.")
-    return found[0]
-
-
 def recipe_as_dict(recipe: TransferRecipe = TRANSFER_RECIPE) -> dict[str, Any]:
     """The recipes as plain data, stored with the table so that a reader knows what produced it."""
-    return {"pretrain": PRETRAIN_RECIPE, "transfer": asdict(recipe)}
+    return {"pretrain": PRETRAIN_RECIPE.as_dict(), "transfer": asdict(recipe)}
