@@ -33,7 +33,8 @@ def plot_label_budget(summary: Sequence[dict[str, Any]], all_per_class: float = 
     """Test accuracy (mean over seeds, bar = min..max) against labelled images per class, one line per method.
 
     Args:
-        summary: rows of :func:`vit_edu.training.transfer.summarize` (method, image_size, per_class, mean, min, max).
+        summary: rows of :func:`vit_edu.training.results.summarize` by ``transfer.SUMMARY_BY``
+            (method, image_size, per_class, mean, min, max).
         all_per_class: where to draw the budget ``None`` ("all"): the mean number of images per class.
         live: rows of :func:`vit_edu.training.transfer.run_transfer` run in the notebook, drawn as black crosses.
         chance: accuracy of guessing, drawn as a dotted line.
