@@ -1,4 +1,4 @@
-"""Do the shapes model's attention maps find the object? The acceptance numbers of lesson 07.
+"""Do the shapes model's attention maps find the object? The acceptance numbers of the attention-maps lesson.
 
 On held-out shapes (generated with a seed used neither for training nor for the test split),
 prints for raw last-layer attention, attention rollout (with and without discarding the weakest
@@ -11,7 +11,7 @@ the same recipe retrained on an AVX-512 CPU reaches about 0.78, and the portable
 
     python benchmarks/attention_localisation.py [--images 2000] [--deletion-images 500] [--steps 16]
 
-Writes nothing; ``tests/test_attention_localisation.py`` asserts the targets on a smaller set.
+Writes nothing; ``tests/analysis/test_attention_localisation.py`` asserts the targets on a smaller set.
 """
 
 from __future__ import annotations

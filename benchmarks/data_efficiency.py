@@ -1,4 +1,4 @@
-"""Data-efficiency sweep of lesson 08: a small CNN vs a ViT of the same size, on 10-100 % of the data.
+"""Data-efficiency sweep of the inductive-bias lesson: a small CNN vs a ViT of the same size, on 10-100 % of the data.
 
 For every task in ``vit_edu.training.data_efficiency.TASKS`` (digits; shapes with colour clutter), both
 models, the task's fractions (0.1/0.25/0.5/1.0 for digits) and seeds 0/1/2, train with the same

@@ -10,7 +10,7 @@ machine's kernels and emulated older CPUs). ``expect`` logs every value it check
 (``VIT_EDU_CLAIMS_LOG``). The script prints, per claim, the measured minimum and maximum against the
 claim's range, and which runs broke a claim; ``--write`` stores the table in
 ``benchmarks/results/lesson_claims.json`` (the claims measured replace their old rows), which
-``tests/test_claims.py`` holds the ranges against.
+``tests/course/test_claims.py`` holds the ranges against.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Why the shapes recipe initialises and scales as it does: 4 variants, one schedule (lesson 06, section 5).
+"""Why the shapes recipe initialises and scales as it does: 4 variants, one schedule (the training lesson, section 5).
 
 Trains the shapes course model with its recipe (seed 0, data seed 0) four times, changing only
 the weight initialisation (``"jax"``, the paper's code, or ``"timm"``, std 0.02) and the input
 scale (``[-1, 1]`` as the paper, or the raw ``[0, 1]``), and writes the test accuracy after every
-epoch and the training time of each to a JSON table that lesson 06 shows:
+epoch and the training time of each to a JSON table that the training lesson shows:
 
     python benchmarks/shapes_recipe.py                 # -> benchmarks/results/shapes_recipe.json
     python benchmarks/shapes_recipe.py --out /tmp/t.json --variants "timm init, [0, 1]"
 
-The file is not overwritten without ``--force``. ``tests/test_shapes_recipe.py`` checks the table
+The file is not overwritten without ``--force``. ``tests/training/test_shapes_recipe.py`` checks the table
 against the recipe and the committed checkpoint (same seed, so the recipe row's accuracy must be
 the checkpoint's).
 """

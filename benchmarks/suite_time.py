@@ -3,9 +3,11 @@
     python benchmarks/suite_time.py                 # the README test command (install, then pytest)
     python benchmarks/suite_time.py --no-install    # only the pytest part
     python benchmarks/suite_time.py -- -k static    # extra pytest arguments after --
+    python benchmarks/suite_time.py --inner         # the README's quick inner loop (unmarked tests only)
 
-Budgets on 2 CPU cores: the whole command <= 600 s; nbval of all lessons <= 360 s; each lesson <= 60 s,
-the training, attention-map, inductive-bias and transfer lessons <= 90 s (lessons are matched by topic, not number).
+Budgets on 2 CPU cores: the inner loop <= 30 s; the whole command <= 600 s; nbval of all lessons <= 360 s;
+each lesson <= 60 s, the training, attention-map, inductive-bias and transfer lessons <= 90 s (lessons are
+matched by topic, not number).
 Per-test times come from pytest's JUnit XML; wall times include collection and start-up.
 """
 
@@ -24,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NBVAL_BUDGET, SUITE_BUDGET = 360.0, 600.0
+NBVAL_BUDGET, SUITE_BUDGET, INNER_BUDGET = 360.0, 600.0, 30.0
 LESSON_BUDGET = 60.0
 LONGER_LESSONS = {"train_tiny": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 90.0}  # topic -> s
 
@@ -38,12 +40,37 @@ GROUPS = {  # file name -> group; anything else under tests/ is "package tests"
 }
 
 
-def readme_test_command() -> str:
-    """The README's second shell command (the test command), as tests/test_readme.py reads it."""
+def readme_commands() -> list[str]:
+    """The README's shell commands in order (the first two are its install and test commands)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S)
-    commands = [line.strip() for block in blocks[:2] for line in block.strip().splitlines()]
-    return commands[1]
+    return [line.strip() for block in blocks for line in block.strip().splitlines()]
+
+
+def readme_test_command() -> str:
+    """The README's second shell command (the test command), as tests/project/test_readme.py reads it."""
+    return readme_commands()[1]
+
+
+def readme_inner_loop_command() -> str:
+    """The README's quick inner loop: the pytest command that deselects the slow tests."""
+    return next(command for command in readme_commands() if command.startswith("pytest") and "not slow" in command)
+
+
+def time_inner_loop(pytest_args: list[str]) -> int:
+    """Run the inner loop twice (the first run warms the file cache) and compare the second with its budget."""
+    command = readme_inner_loop_command() + " -q " + shlex.join(pytest_args)
+    for _ in range(2):
+        start = time.perf_counter()
+        result = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    summary = (result.stdout.strip().splitlines() or [""])[-1]
+    print(f"command: {command}")
+    print(f"pytest: {summary} (exit code {result.returncode})")
+    print(f"budget: inner loop {wall:.1f} s of {INNER_BUDGET:.0f} s -> {'OK' if wall <= INNER_BUDGET else 'OVER'}")
+    if result.returncode != 0:
+        print(result.stdout[-3000:], file=sys.stderr)
+    return result.returncode
 
 
 def group_of(classname: str, file: str) -> str:
@@ -57,8 +84,11 @@ def group_of(classname: str, file: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-install", action="store_true", help="skip the README command's pip install")
+    parser.add_argument("--inner", action="store_true", help="time the README's quick inner loop instead")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args()
+    if args.inner:
+        return time_inner_loop(args.pytest_args)
 
     command = readme_test_command()
     install, _, test = command.rpartition("&&")

@@ -1,4 +1,4 @@
-"""How depth L, width D and patch size P change a tiny ViT's accuracy and training time (lesson 06).
+"""How depth L, width D and patch size P change a tiny ViT's accuracy and training time (the training lesson).
 
     python benchmarks/training_sweep.py [--seeds 0 1 2] [--epochs 30] [--threads 2] [--out FILE.json]
 

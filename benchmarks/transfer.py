@@ -1,4 +1,4 @@
-"""Lesson 10's transfer sweep: scratch ViT vs fine-tuned vs linear probe vs small CNN, few labels per class.
+"""The transfer lesson's sweep: scratch ViT vs fine-tuned vs linear probe vs small CNN, few labels per class.
 
 For every method of ``vit_edu.training.transfer.METHODS`` at 32 px, every budget of labels per class
 (5, 10, 20, 50, all) and seeds 0/1/2, train with the same budget of optimiser steps

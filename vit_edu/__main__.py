@@ -13,7 +13,7 @@ Commands:
     attention IMAGE --checkpoint CKPT [--method rollout|cls|grad] --out FIG.png [--force]
         Save the class token's attention map of a model on an image beside the image.
     pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]
-        Pre-train lesson 10's tiny ViT on glyph shapes in clutter and save it (see vit_edu.training.transfer).
+        Pre-train the transfer lesson's tiny ViT on glyph shapes in clutter and save it (see vit_edu.training.transfer).
 
 Each command is an ``add_<command>`` function (in :mod:`vit_edu.cli.commands` or
 :mod:`vit_edu.classroom.cli`) that registers a subparser and its handler, so new commands are

@@ -78,16 +78,11 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), plus A (B, heads, T, T) when ``return_attention``."""
-        out, weights = self.forward_with_weights(x, return_attention)
-        return (out, weights) if return_attention else out
-
-    def forward_with_weights(self, x: torch.Tensor, need_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The one path: (B, T, D) -> ((B, T, D), A (B, heads, T, T) if ``need_weights`` else None)."""
         qkv = self.qkv(x)  # (B, T, 3 k D_h)
         qkv = rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)  # (3, B, k, T, D_h)
         drop = self.attention_dropout if self.training else 0.0
         weights = None
-        if need_weights or not self.fused_attn:
+        if return_attention or not self.fused_attn:
             # one contiguous copy up front; strided views would be copied again by each matmul
             q, k, v = qkv.contiguous()  # each (B, k, T, D_h)
             out, weights = attention(q, k, v, dropout_p=drop, training=self.training)  # (B, k, T, D_h)
@@ -95,4 +90,5 @@ class MultiHeadSelfAttention(nn.Module):
             q, k, v = qkv  # strided views; SDPA handles them without copies
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, k, T, D_h)
         out = rearrange(out, "b h t d -> b t (h d)")  # (B, T, k D_h)
-        return self.proj_drop(self.proj(out)), weights  # (B, T, D)
+        out = self.proj_drop(self.proj(out))  # (B, T, D)
+        return (out, weights) if return_attention else out

@@ -40,12 +40,8 @@ class EncoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), plus A (B, heads, T, T) when ``return_attention``."""
-        x, weights = self.forward_with_weights(x, return_attention)
-        return (x, weights) if return_attention else x
-
-    def forward_with_weights(self, x: torch.Tensor, need_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The block's one path: (B, T, D) -> ((B, T, D), A (B, heads, T, T) or None)."""
-        attended, weights = self.attn.forward_with_weights(self.norm1(x), need_weights)
+        attended = self.attn(self.norm1(x), return_attention=return_attention)
+        attended, weights = attended if return_attention else (attended, None)
         x = x + attended  # Eq. 2
         x = x + self.mlp(self.norm2(x))  # Eq. 3
-        return x, weights
+        return (x, weights) if return_attention else x

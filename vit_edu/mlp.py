@@ -3,7 +3,7 @@
 MLP(z) = GELU(z W_1 + b_1) W_2 + b_2, with W_1 in R^{D x M}, W_2 in R^{M x D}.
 GELU is the exact (erf) form, as timm and transformers use it.
 NOTE(deviation): the original JAX code calls flax's ``nn.gelu``, whose default is the tanh
-approximation; the two differ by < 1e-3 per activation (lesson 04 measures it).
+approximation; the two differ by < 1e-3 per activation (the encoder lesson measures it).
 
 Shapes: (B, T, D) -> (B, T, M) -> (B, T, D).
 """

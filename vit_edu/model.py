@@ -96,8 +96,9 @@ class ViT(nn.Module):
         self.check_images(images)
         x = self.embed(images)  # (B, T, D)
         attentions = []
-        for block in self.blocks:
-            x, weights = block.forward_with_weights(x, return_attention)  # (B, T, D), (B, k, T, T) or None
+        for block in self.blocks:  # through __call__, so that forward hooks see every block
+            out = block(x, return_attention=return_attention)
+            x, weights = out if return_attention else (out, None)  # (B, T, D), (B, k, T, T)
             attentions.append(weights)
         x = self.norm(x)  # (B, T, D)
         return x, (attentions if return_attention else None)

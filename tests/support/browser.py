@@ -1,6 +1,6 @@
 """Headless Chromium for the course's browser tests and README screenshots (Playwright, no downloads).
 
-Shared by ``tests/test_static_site.py``, ``tests/test_browser_widgets.py`` and
+Shared by ``tests/classroom/test_static_site.py``, ``tests/widgets/test_browser_widgets.py`` and
 ``scripts/make_screenshots.py``. Chromium is the system's (Debian ``chromium``), driven by
 Playwright's Python package without ``playwright install``. Pages are opened *offline*: every
 request that is not to a local file or to 127.0.0.1 is aborted and recorded, so a page that

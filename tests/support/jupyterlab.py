@@ -1,6 +1,6 @@
 """Drive a real JupyterLab from Chromium: start a private server, open a lesson, run it, find its widgets.
 
-Used by ``tests/test_browser_widgets.py`` and ``scripts/make_screenshots.py``. The server listens on
+Used by ``tests/widgets/test_browser_widgets.py`` and ``scripts/make_screenshots.py``. The server listens on
 127.0.0.1 with a random free port and token, keeps its settings, workspaces and runtime files in a
 temporary folder (the kernel starts by itself, no news pop-up, no windowing of cells) and exposes
 ``window.jupyterapp`` so that the page can be asked whether the kernel is connected and idle.

@@ -143,7 +143,8 @@ def vit_shift_error(
 
 
 # --------------------------------------------------------------------------- permutations
-# The jigsaw itself is lesson 02's ``vit_edu.analysis.positions.shuffle_patches``: new patch i = old patch pi[i].
+# The jigsaw itself is ``vit_edu.analysis.positions.shuffle_patches`` (the class-token and positions lesson):
+# new patch i = old patch pi[i].
 @torch.no_grad()
 def attention_permutation_error(attention_layer: nn.Module, tokens: torch.Tensor, permutation: torch.Tensor) -> float:
     """Relative error of MSA(z[pi]) = MSA(z)[pi] for (B, T, D) tokens (0 up to rounding: no positions inside)."""

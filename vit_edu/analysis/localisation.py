@@ -1,7 +1,7 @@
 """Do attention maps find the object? Scores of several explanation methods on images with masks.
 
 Ties together :mod:`vit_edu.analysis.attention_maps` (the maps) and :mod:`vit_edu.analysis.attention_metrics`
-(the scores) for lesson 07, ``benchmarks/attention_localisation.py`` and the tests, so all three
+(the scores) for the attention-maps lesson, ``benchmarks/attention_localisation.py`` and the tests, so all three
 compute the same numbers:
 
 - :func:`explanation_maps`: (B, N) class-token maps of every method (raw attention of the last
@@ -54,7 +54,7 @@ def _batches(images: torch.Tensor, batch_size: int):
 
 def explanation_maps(model: torch.nn.Module, images: torch.Tensor, discard_ratio: float = 0.9,
                      batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """Class-token maps (B, N) of four methods, in the order they appear in lesson 07.
+    """Class-token maps (B, N) of four methods, in the order they appear in the attention-maps lesson.
 
     Raw attention is the mean over heads of the last layer; both rollouts fuse heads by the mean;
     gradient-weighted attention explains the predicted class.

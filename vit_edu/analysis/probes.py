@@ -1,6 +1,6 @@
 """Can one patch tell "object" from "clutter"? Linear vs non-linear probes on raw patch pixels.
 
-A ViT's first layer is linear in the pixels of a patch (lesson 01), and its first non-linearity
+A ViT's first layer is linear in the pixels of a patch (the patching lesson), and its first non-linearity
 (the MLP of block 1) comes after one round of attention. So what the class token can look for in
 layer 1 is limited to what a *linear* function of the P x P x C patch values can see. This module
 measures that on the synthetic shapes: patches entirely inside the object against patches that

@@ -3,7 +3,7 @@
 - ``train {digits,shapes} --out CKPT [--epochs N] [--seed S] [--data-seed S] [--threads T] [--force]``:
   train a course model with its recipe (:func:`vit_edu.training.recipes.train_course_model`) and
   save it with its test accuracy and seeds in the metadata.
-- ``pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]``: pre-train lesson 10's
+- ``pretrain --out CKPT [--epochs N] [--seed S] [--threads T] [--force]``: pre-train the transfer lesson's
   tiny ViT (:func:`vit_edu.training.transfer.pretrain`) and save it with its recipe and test accuracy.
 - ``params PRESET`` or ``params --image-size 256 --patch-size 32 --dim 1024 --depth 6 --heads 16
   --mlp-dim 2048 --num-classes 1000``: parameters per component (paper Table 1) and FLOPs per
@@ -147,8 +147,8 @@ def add_train(commands) -> None:
 def add_pretrain(commands) -> None:
     """Register ``pretrain`` on an ``argparse`` subparsers object."""
     flags = _training_flags("cpu", "cpu (reproduces the committed checkpoint), cuda, ...")
-    _add_command(commands, "pretrain", run_pretrain, "pre-train lesson 10's tiny ViT and save a checkpoint",
-                 "Pre-train the tiny ViT of lesson 10 (transfer) on twelve glyph shapes in clutter and save it with "
+    _add_command(commands, "pretrain", run_pretrain, "pre-train the transfer lesson's tiny ViT and save a checkpoint",
+                 "Pre-train the tiny ViT of the transfer lesson on twelve glyph shapes in clutter and save it with "
                  "its test accuracy in the metadata.", parents=[flags])
 
 

@@ -12,7 +12,7 @@ Each :class:`Claim` gives the range the value must fall in. The ranges are set f
 CPU kernels; table in ``benchmarks/results/lesson_claims.json``), widened by a margin for machines
 that cannot be emulated here (Apple silicon, Windows). Each claim also names a ``null`` value:
 what the number would be if the claim were false (chance accuracy, no effect, ...). It lies
-outside the range, so no tolerance is so wide that the check cannot fail; ``tests/test_claims.py``
+outside the range, so no tolerance is so wide that the check cannot fail; ``tests/course/test_claims.py``
 checks both properties against the measured table. A claim is written with the function of its kind
 (:func:`fraction`, :func:`holds`, :func:`cosine`, :func:`magnitude`, :func:`within`,
 :func:`difference`), which fixes the values it can take and, where the kind implies it, the null.

@@ -1,4 +1,4 @@
-"""The data of lesson 10: a large pre-training task and a small downstream task with new labels.
+"""The data of the transfer lesson: a large pre-training task and a small downstream task with new labels.
 
 Both draw one coloured object, large (45-60 % of the image side), rotated and placed at random,
 on a textured grey background with grey blobs and lines, rendered by :mod:`vit_edu.data.render`
@@ -13,7 +13,7 @@ as the shapes of :mod:`vit_edu.data.shapes` are (this module draws the numbers a
 
 Every scene is drawn from numbers in image-relative units, so the same ``seed`` renders the same
 scene at 32 px or at 48 px (only the pixel noise differs): the higher-resolution fine-tuning
-of lesson 10 uses this.
+of the transfer lesson uses this.
 
 Shapes: images (n, 3, S, S) float32 in [0, 1]; labels (n,) int64.
 """
@@ -96,7 +96,7 @@ def _scene(rng: np.random.Generator, n: int, num_blobs: int, num_lines: int, max
            hue_range: tuple[float, float]) -> _Scene:
     """All random numbers of a batch except the labels and the pixel noise, in image-relative units.
 
-    The order of the draws is part of the data: a seed keeps giving the scenes lesson 10's models
+    The order of the draws is part of the data: a seed keeps giving the scenes the transfer lesson's models
     were trained on only while it stays the same.
     """
     def draw(*shape: int, within: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:

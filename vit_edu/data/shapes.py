@@ -15,7 +15,7 @@ Shapes are drawn from signed distance functions (negative inside), which gives a
 edges (alpha = clip(0.5 - d, 0, 1)) and the mask (d <= 0) from the same numbers.
 This module draws the random numbers and the four shapes; the background, the distractors, the
 colours and the compositing come from :mod:`vit_edu.data.render`, shared with the scenes of
-lesson 10 (:mod:`vit_edu.data.scenes`).
+the transfer lesson (:mod:`vit_edu.data.scenes`).
 Everything is vectorised over the batch: 8k images of 32x32 take about a second.
 """
 

@@ -1,4 +1,4 @@
-"""A small convolutional network, the baseline that lesson 08 compares with a tiny ViT.
+"""A small convolutional network, the baseline that the inductive-bias lesson compares with a tiny ViT.
 
 The network is a stack of L convolutions, all with the same kernel size k, stride 1 and width
 (channels) c, each followed by BatchNorm and ReLU; optionally a 2 x 2 max-pool after every few

@@ -3,8 +3,8 @@
 A :class:`Recipe` writes down everything needed to rebuild a trained model: the ViT's keyword
 arguments, the data it learns from and the settings of :func:`vit_edu.training.loop.train`. Every
 trained model of the course has one: the two course models here (:data:`COURSE_RECIPES`), the
-pre-trained ViT of lesson 10 and its downstream runs (:mod:`vit_edu.training.transfer`), and the
-data-efficiency sweep of lesson 08 (:mod:`vit_edu.training.data_efficiency`).
+pre-trained ViT of the transfer lesson and its downstream runs (:mod:`vit_edu.training.transfer`), and the
+data-efficiency sweep of the inductive-bias lesson (:mod:`vit_edu.training.data_efficiency`).
 
 The course models:
 

@@ -17,7 +17,7 @@ interpolation. At course scale:
 
 ``benchmarks/transfer.py`` runs the full sweep over seeds and writes
 ``benchmarks/results/transfer.json`` (summarised and looked up with :mod:`vit_edu.training.results`);
-lesson 10 re-runs one row live with :func:`run_transfer`.
+the transfer lesson re-runs one row live with :func:`run_transfer`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures for lesson 07: attention maps per layer and head, methods side by side, attention
+"""Figures for the attention-maps lesson: attention maps per layer and head, methods side by side, attention
 distance vs depth (paper Fig. 7 right), localisation vs depth.
 
 All functions return a pyplot-free :class:`matplotlib.figure.Figure` (``display(fig)`` in a

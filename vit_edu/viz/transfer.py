@@ -1,4 +1,4 @@
-"""Figures for lesson 10: accuracy against labelled images per class, and E_pos before/after resampling.
+"""Figures for the transfer lesson: accuracy against labelled images per class, and E_pos before/after resampling.
 
 Both return a pyplot-free :class:`matplotlib.figure.Figure` (see :mod:`vit_edu.viz.render`).
 """

@@ -1,4 +1,4 @@
-"""Attention explorer (lesson 07): where does a trained ViT look, layer by layer, head by head?
+"""Attention explorer (the attention-maps lesson): where does a trained ViT look, layer by layer, head by head?
 
 :class:`AttentionExplorerState` holds a model and a few images and computes everything the view
 shows: the attention map of the class token or of a clicked patch (one row of A, paper §4.5) in

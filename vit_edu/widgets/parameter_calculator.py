@@ -1,4 +1,4 @@
-"""Parameter calculator (lesson 05): parameters per component, FLOPs and weight memory of a ViT.
+"""Parameter calculator (the parameter-count lesson): parameters per component, FLOPs and weight memory of a ViT.
 
 :class:`ParameterCalculatorState` holds the hyper-parameters (D, L, k, M, P, image size, K) and
 computes everything from :mod:`vit_edu.counting`; an invalid combination (an image size that is not a

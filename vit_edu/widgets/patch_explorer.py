@@ -1,4 +1,4 @@
-"""Patch explorer (lesson 01): how the patch size P cuts an H x W x C image into N = HW/P^2 tokens.
+"""Patch explorer (the patching lesson): how the patch size P cuts an H x W x C image into N = HW/P^2 tokens.
 
 :class:`PatchExplorerState` holds an image and P and computes everything the view shows: the
 image with its patch grid, the first tokens of the sequence as an image strip, the patch matrix

@@ -1,4 +1,5 @@
-"""Lesson 08 measurements: shifts, equivariance errors, permutations, receptive fields, the data-efficiency table."""
+"""The inductive-bias lesson's measurements: shifts, equivariance errors, permutations, receptive fields,
+the data-efficiency table."""
 
 import json
 import math
@@ -36,7 +37,7 @@ from vit_edu.training.data_efficiency import (
 from vit_edu.training.recipes import Recipe
 from vit_edu.training.results import find_row, summarize
 
-TABLE = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "data_efficiency.json"
+TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "data_efficiency.json"
 EXACT = 1e-5  # float32 rounding of a few layers; real violations are >= 1e-3
 
 

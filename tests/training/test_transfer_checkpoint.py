@@ -1,4 +1,5 @@
-"""The committed pre-trained checkpoint of lesson 10 loads, matches its recipe and re-scores its recorded accuracy."""
+"""The transfer lesson's committed pre-trained checkpoint loads, matches its recipe and re-scores its recorded
+accuracy."""
 
 import json
 

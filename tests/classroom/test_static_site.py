@@ -17,7 +17,7 @@ from support.browser import find_chromium, static_page_summary, watch_offline
 
 from vit_edu.classroom.site import WIDGET_STATE, WIDGET_VIEW, export_html, replace_unbundled_widgets
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXECUTED_LESSON = "05_parameter_count"  # widgets (dropdown, sliders, image, HTML table), about 10 s
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
@@ -148,6 +148,7 @@ def open_offline(context, page_path, expected_views):
     return summary, log
 
 
+@pytest.mark.browser
 @needs_chromium
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_exported_lesson_reads_offline(stored_site, browser_context, path):
@@ -162,6 +163,7 @@ def test_exported_lesson_reads_offline(stored_site, browser_context, path):
     assert summary["mathErrors"] == 0 and (summary["math"] > 0) == has_math, summary
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_index_links_every_lesson(stored_site, browser_context):
     page = browser_context.new_page()
@@ -173,6 +175,7 @@ def test_index_links_every_lesson(stored_site, browser_context):
     assert all((stored_site / link).is_file() for link in links)
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_executed_export_renders_widgets_and_anywidget_fallbacks(tmp_path, browser_context):
     source = tmp_path / "lessons"

@@ -1,4 +1,4 @@
-"""Lesson 10's transfer helpers and data: new zero head, freezing, E_pos resampling, label subsets, data."""
+"""The transfer lesson's helpers and data: new zero head, freezing, E_pos resampling, label subsets, data."""
 
 import dataclasses
 import statistics

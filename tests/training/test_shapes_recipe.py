@@ -1,4 +1,5 @@
-"""benchmarks/results/shapes_recipe.json (lesson 06's table) matches the recipe and the committed checkpoint."""
+"""benchmarks/results/shapes_recipe.json (the training lesson's table) matches the recipe and the committed
+checkpoint."""
 
 import json
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from vit_edu.training.recipes import COURSE_RECIPES, course_model_info
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "benchmarks" / "results" / "shapes_recipe.json"
 
 

@@ -24,7 +24,7 @@ from vit_edu.course.claims import (
     within,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SPREAD = ROOT / "benchmarks" / "results" / "lesson_claims.json"
 MARGIN = 0.25  # each bound lies beyond the measured extreme by at least this fraction of the measured spread

@@ -58,7 +58,7 @@ def test_presets_equal_an_instantiated_model(name):
 
 def test_published_counts():
     # Our exact counts as stated in the course issue; the paper's Table 1 says 86M and 632M for
-    # Base and Huge (the Large row, 307M, is discussed in lesson 05).
+    # Base and Huge (the Large row, 307M, is discussed in the parameter-count lesson).
     totals = {name: ParameterCalculatorState(name).summary()["total"] for name in ("B/16", "L/16", "H/14")}
     assert totals == {"B/16": 86_567_656, "L/16": 304_326_632, "H/14": 632_045_800}
     assert totals["B/16"] // 10**6 == 86 and totals["H/14"] // 10**6 == 632

@@ -1,4 +1,4 @@
-"""Attention explorer (lesson 07): the state class without a browser, its figure, and the widget wiring.
+"""Attention explorer (the attention-maps lesson): the state class without a browser, its figure, and the widget wiring.
 
 References are independent of the state class: the attention tensors of a separate forward pass,
 indexed by hand (row q of A without the class column), ``vit_edu.patches.patchify`` for the

@@ -24,7 +24,7 @@ from vit_edu.viz.attention import (
     method_comparison_figure,
 )
 
-HELD_OUT_SEED = 101  # as in lesson 07 and benchmarks/attention_localisation.py
+HELD_OUT_SEED = 101  # as in the attention-maps lesson and benchmarks/attention_localisation.py
 
 
 def test_scores_of_hand_made_maps():

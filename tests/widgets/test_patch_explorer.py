@@ -1,4 +1,4 @@
-"""Patch explorer (lesson 01): the state class without a browser, its figure, and the widget wiring."""
+"""Patch explorer (the patching lesson): the state class without a browser, its figure, and the widget wiring."""
 
 import socket
 

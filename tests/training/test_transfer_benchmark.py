@@ -8,7 +8,7 @@ from pathlib import Path
 from vit_edu.training.results import find_row, summarize
 from vit_edu.training.transfer import SUMMARY_BY, SUMMARY_ORDER
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "benchmarks" / "results" / "transfer.json"
 
 

@@ -264,7 +264,7 @@ def test_render_background_rejects_inconsistent_numbers():
 
 
 def test_both_generators_hand_the_renderer_image_relative_clutter(monkeypatch):
-    """Blob radii are fractions of the side at every size, and lesson 10's scenes pass the same numbers at any
+    """Blob radii are fractions of the side at every size, and the transfer lesson's scenes pass the same numbers at any
     size, so blob and line widths in pixels grow with S in both generators."""
     from vit_edu.data import scenes, shapes
 

@@ -213,3 +213,17 @@ def test_hidden_states_equal_transformers_per_layer(tiny_vit):
             x = block(x)
             torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(model.norm(x), hf.last_hidden_state, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("return_attention", [False, True])
+def test_forward_hooks_see_every_block_and_attention_on_both_paths(tiny_vit, return_attention):
+    """The encoder calls its blocks and their attention through __call__, so hooks (shape traces,
+    feature extraction) fire whether or not attention weights are asked for."""
+    model = tiny_vit(depth=3).eval()
+    seen = []
+    watched = {f"blocks.{i}{part}" for i in range(3) for part in (".attn", "")}
+    for name, module in model.named_modules():
+        if name in watched:
+            module.register_forward_hook(lambda m, args, out, name=name: seen.append(name))
+    model(torch.randn(2, 3, 16, 16), return_attention=return_attention)
+    assert seen == [f"blocks.{i}{part}" for i in range(3) for part in (".attn", "")]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vit_edu"
+PACKAGE = Path(__file__).resolve().parents[2] / "vit_edu"
 
 CORE_ORDER = ("checks", "config", "patches", "embeddings", "attention", "mlp", "block", "init", "model", "counting")
 LAYERS = ("core", "checkpoints", "data", "training", "analysis", "viz", "widgets", "exercises", "course",

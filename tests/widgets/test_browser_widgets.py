@@ -15,13 +15,15 @@ from support.browser import find_chromium, watch_offline
 
 from vit_edu import ViT, preset
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CALCULATOR_LESSON = "05_parameter_count.ipynb"
 EXPLORER_LESSON = "07_attention_maps.ipynb"
 
-pytestmark = pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
-                                reason="Chromium is not installed (apt-get install -y chromium); "
-                                       "CI installs it and never skips")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
+                       reason="Chromium is not installed (apt-get install -y chromium); CI installs it, never skips"),
+]
 
 
 @pytest.fixture(scope="module")
