@@ -39,6 +39,7 @@ def test_scores_of_hand_made_maps():
     assert table["wrong"] == pytest.approx({"pointing": 0.5, "energy": 0.375})
 
 
+@pytest.mark.slow
 def test_explanation_maps_and_depth_profile_match_direct_computation(tiny_vit):
     model = tiny_vit(image_size=16, patch_size=4, num_classes=3, depth=3, heads=2).eval()
     images = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -86,6 +87,7 @@ def test_figures_build(tiny_vit):
 
 # --- acceptance: the committed shapes model on held-out shapes ------------------------------------
 
+@pytest.mark.slow
 def test_committed_shapes_model_localises_the_object():
     from vit_edu.training.recipes import course_checkpoint_path, course_shapes, load_course_model
 

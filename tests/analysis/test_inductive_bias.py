@@ -245,6 +245,7 @@ def test_committed_table_is_complete_and_its_summary_matches_its_rows(table):
 REPRODUCE_TOLERANCE = 0.01
 
 
+@pytest.mark.slow
 def test_the_sweep_reproduces_one_row_of_the_committed_table(table):
     torch.set_num_threads(table["environment"]["threads_per_run"])  # as the table was made (conftest resets it)
     expected = find_row(table["rows"], task="digits", model="cnn", fraction=0.1, seed=0)

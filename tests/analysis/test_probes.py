@@ -10,6 +10,7 @@ from vit_edu.training.recipes import COURSE_RECIPES
 SHAPES_DATA = {k: v for k, v in COURSE_RECIPES["shapes"].data.items() if k not in ("num_train", "num_test", "clutter")}
 
 
+@pytest.mark.slow
 def test_no_linear_function_of_a_patch_finds_objects_of_every_hue_but_an_mlp_does():
     any_hue = object_patch_probe((0.0, 360.0), object_size=(5.0, 7.0), rotate=False)
     assert any_hue.num_patches > 1000

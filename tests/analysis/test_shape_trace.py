@@ -75,6 +75,7 @@ def test_hooks_removed_after_an_error():
     assert model.training
 
 
+@pytest.mark.slow
 def test_meta_device_gives_the_same_shapes():
     real = shape_trace(small_vit(), torch.randn(B, C, H, W))
     with torch.device("meta"):

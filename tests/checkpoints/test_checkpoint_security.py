@@ -77,6 +77,7 @@ def test_npz_with_a_pickled_object_array_is_refused(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_pickle_files_are_read_with_weights_only(tmp_path, monkeypatch):
     calls = []
     original = torch.load

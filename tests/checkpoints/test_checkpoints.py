@@ -178,6 +178,7 @@ def hf_to_jax_by_hand(hf_model) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ transformers
+@pytest.mark.slow
 def test_transformers_save_pretrained_folder_gives_the_same_logits(tmp_path):
     hf = hf_classifier(seed=1)
     hf.save_pretrained(tmp_path / "hf")
@@ -189,6 +190,7 @@ def test_transformers_save_pretrained_folder_gives_the_same_logits(tmp_path):
     assert (model(x) - hf_logits(hf, x)).abs().max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_transformers_safetensors_file_alone_and_both_name_layouts(tmp_path):
     from safetensors.torch import load_file
 

@@ -113,6 +113,7 @@ def test_unbundled_widgets_become_their_picture_or_a_note():
     assert WIDGET_VIEW not in nb.cells[0].outputs[0]["data"]
 
 
+@pytest.mark.slow
 def test_export_guards_files_and_arguments(tmp_path):
     [page] = export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False)
     assert page.name == f"{LESSONS[0].stem}.html" and (tmp_path / "index.html").is_file()

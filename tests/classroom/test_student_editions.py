@@ -20,6 +20,8 @@ from vit_edu.classroom.editions import (
     write_student_notebooks,
 )
 
+pytestmark = pytest.mark.slow  # runs nbgrader's preprocessors over every lesson
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXECUTED_LESSON = "01_patching"  # three exercises, about 10 s: enough to prove the mechanism

@@ -16,6 +16,8 @@ from vit_edu import ViT, save_checkpoint
 from vit_edu.__main__ import main
 from vit_edu.training.recipes import COURSE_CLASS_NAMES
 
+pytestmark = pytest.mark.slow  # every command runs in a subprocess or builds a full-size model
+
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "vit_edu", *map(str, args)], capture_output=True, text=True,

@@ -94,12 +94,14 @@ small_configs = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(small_configs)
 def test_property_formula_equals_counted(cfg):
     assert count_parameters(cfg) == ViT.from_config(cfg).num_parameters()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(small_configs, st.integers(1, 3))
 def test_property_manual_equals_fused(cfg, batch):
@@ -112,6 +114,7 @@ def test_property_manual_equals_fused(cfg, batch):
     assert len(attentions) == cfg.depth and attentions[0].shape == (batch, cfg.heads, cfg.seq_len, cfg.seq_len)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(small_configs)
 def test_property_conv_equals_linear_patch_embedding(cfg):

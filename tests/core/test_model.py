@@ -10,6 +10,7 @@ from vit_edu import ViT, ViTConfig, preset
 from vit_edu.checkpoints.layouts import to_transformers
 
 
+@pytest.mark.slow
 def test_vit_pytorch_readme_example():
     v = ViT(image_size=256, patch_size=32, num_classes=1000, dim=1024, depth=6, heads=16,
             mlp_dim=2048, dropout=0.1, emb_dropout=0.1)

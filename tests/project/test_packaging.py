@@ -69,6 +69,7 @@ def test_cpu_torch_is_pinned_and_torchvision_is_not_a_dependency():
     assert not {"torchvision", "timm", "vit-pytorch"} & set(pins) & set(declared("dev"))
 
 
+@pytest.mark.slow
 def test_the_package_itself_needs_only_the_core_dependencies():
     """Importing vit_edu and building, saving and loading a model loads no module that the core
     dependencies (torch, einops, numpy, safetensors) do not load themselves."""

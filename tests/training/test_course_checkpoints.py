@@ -19,6 +19,8 @@ from vit_edu.training.recipes import (
     train_course_model,
 )
 
+pytestmark = pytest.mark.slow  # evaluates and trains the committed course models
+
 # the accuracy each course model must reach on its held-out test split (the lessons rely on it)
 TARGETS = {"digits": 0.97, "shapes": 0.95}
 

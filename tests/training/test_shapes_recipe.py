@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vit_edu.training.recipes import COURSE_RECIPES, course_model_info
+
+pytestmark = pytest.mark.slow  # runs the benchmark script
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "benchmarks" / "results" / "shapes_recipe.json"

@@ -115,6 +115,7 @@ def test_resolve_device(monkeypatch):
 # ----------------------------------------------------------------------------- the loop
 
 
+@pytest.mark.slow
 def test_training_learns_and_records_a_consistent_history(digits):
     model, history = run(digits, epochs=3)
     assert isinstance(history, History)
@@ -126,6 +127,7 @@ def test_training_learns_and_records_a_consistent_history(digits):
     assert not model.training
 
 
+@pytest.mark.slow
 def test_same_seed_gives_a_bit_identical_history_and_weights(digits):
     first_model, first = run(digits, seed=3, epochs=2, max_shift=1, flip=True)
     second_model, second = run(digits, seed=3, epochs=2, max_shift=1, flip=True)
@@ -249,6 +251,7 @@ def test_a_step_budget_becomes_epochs_and_train_makes_that_many_updates(digits, 
     assert len(history.train_loss) == epochs
 
 
+@pytest.mark.slow
 def test_train_with_recipe_is_train_with_the_recipe_settings(digits):
     recipe = Recipe(TINY_MODEL, {}, dict(epochs=2, batch_size=64, lr=3e-3, warmup_epochs=0.5, label_smoothing=0.1))
     by_recipe = train_with_recipe(recipe.build_model(seed=1), recipe, digits.train_images, digits.train_labels,
@@ -325,6 +328,7 @@ def test_find_row_finds_exactly_one_row_or_says_why_not():
 # ----------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 def test_cli_trains_saves_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "digits.safetensors"
     assert main(["train", "digits", "--epochs", "1", "--seed", "2", "--out", str(out), "--no-progress"]) == 0

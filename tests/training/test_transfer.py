@@ -146,6 +146,7 @@ def test_glyph_shapes_draw_the_same_scene_at_any_size():
     assert (make_glyph_shapes(64, 32, seed=4)[0] - small).abs().mean().item() > 3 * difference
 
 
+@pytest.mark.slow
 def test_downstream_data_uses_the_fixed_digit_split():
     data = downstream_data(32, test_copies=2)
     assert data.train_images.shape == (1347, 3, 32, 32) and len(data.test_labels) == 900
@@ -166,6 +167,7 @@ def test_summarize_and_find_row():
         find_row(rows, method="cnn")
 
 
+@pytest.mark.slow
 def test_run_transfer_linear_probe_row():
     data = downstream_data(32)
     recipe = dataclasses.replace(

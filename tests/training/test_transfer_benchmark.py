@@ -5,8 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vit_edu.training.results import find_row, summarize
 from vit_edu.training.transfer import SUMMARY_BY, SUMMARY_ORDER
+
+pytestmark = pytest.mark.slow  # runs the benchmark script
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "benchmarks" / "results" / "transfer.json"

@@ -3,12 +3,16 @@ accuracy."""
 
 import json
 
+import pytest
+
 from vit_edu import ViT
 from vit_edu.checkpoints import read_checkpoint_metadata
 from vit_edu.data.scenes import PRETRAIN_CLASSES
 from vit_edu.training.loop import evaluate
 from vit_edu.training.recipes import Recipe
 from vit_edu.training.transfer import PRETRAIN_RECIPE, load_pretrained, pretrain_test_data, pretrained_path
+
+pytestmark = pytest.mark.slow  # evaluates the committed pre-trained model
 
 
 def test_pretrained_checkpoint_reaches_its_recorded_accuracy():

@@ -46,6 +46,7 @@ def counted_groups(model: ViT) -> dict[str, int]:
     return groups
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_presets_equal_an_instantiated_model(name):
     state = ParameterCalculatorState(name)
@@ -202,6 +203,7 @@ def test_vit_pytorch_count_of_the_seed_example():
 @given(dim=st.integers(1, 24), heads=st.integers(1, 4), dim_head=st.integers(1, 24), depth=st.integers(1, 3),
        mlp_dim=st.integers(1, 30), patch=st.integers(1, 5), grid=st.integers(1, 4), classes=st.integers(1, 9),
        channels=st.integers(1, 3), pool=st.sampled_from(["cls", "mean"]))
+@pytest.mark.slow
 def test_vit_pytorch_formula_equals_its_structure(dim, heads, dim_head, depth, mlp_dim, patch, grid, classes, channels,
                                                  pool):
     kwargs = dict(image_size=patch * grid, patch_size=patch, num_classes=classes, dim=dim, depth=depth, heads=heads,

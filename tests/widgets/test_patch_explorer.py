@@ -183,6 +183,7 @@ def test_static_figure_uses_the_same_state(state):
     assert state.image_name == "grey" and len(figure.axes) == 3
 
 
+@pytest.mark.slow
 def test_widget_redraws_when_a_control_changes(state):
     pytest.importorskip("ipywidgets")
     box = patch_explorer_widget(state)
