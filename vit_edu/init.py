@@ -15,7 +15,7 @@
 - the head and the class token: zero; position embeddings: normal, std 0.02; LayerNorm: 1 and 0.
 Its weights are 4-8x larger than std 0.02, so a freshly built model's attention is less uniform
 and its patch embedding does not drown in the position embeddings. For the course's shapes model
-it is what lets training leave the chance plateau within an epoch (see vit_edu/course.py).
+it is what lets training leave the chance plateau within an epoch (see vit_edu/training/recipes.py).
 
 Checkpoints overwrite all of this anyway.
 

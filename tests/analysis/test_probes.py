@@ -69,7 +69,7 @@ def test_first_layer_view_of_attention_on_one_patch():
 
 
 def test_the_papers_init_and_input_scale_make_block_1_see_distinct_tokens_and_focus():
-    # the mechanism behind the shapes recipe (vit_edu/course.py), on a fresh, untrained model
+    # the mechanism behind the shapes recipe (vit_edu/training/recipes.py), on a fresh, untrained model
     from vit_edu import ViT
     from vit_edu.analysis.probes import first_layer_view
     from vit_edu.training.recipes import course_shapes
