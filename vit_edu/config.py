@@ -13,6 +13,7 @@ Symbols used across the package (the paper's):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from vit_edu.checks import Size2d, check_choice, check_divisible, check_int, check_probability, to_2tuple
@@ -95,8 +96,10 @@ class ViTConfig:
         check_choice(self.weight_init, "weight_init", WEIGHT_INIT_CHOICES)
         if isinstance(self.layer_norm_eps, bool) or not isinstance(self.layer_norm_eps, (int, float)):
             raise TypeError(f"layer_norm_eps must be a small positive float, got {self.layer_norm_eps!r}.")
-        if not self.layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be positive, got {self.layer_norm_eps}.")
+        # An infinite eps divides every token by infinity (all logits equal); NaN fails no plain comparison.
+        if not (math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
+            raise ValueError(f"layer_norm_eps must be a finite positive float such as 1e-6 (JAX, timm) or 1e-12 "
+                             f"(Hugging Face), got {self.layer_norm_eps}.")
 
     @property
     def grid_size(self) -> tuple[int, int]:

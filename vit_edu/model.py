@@ -73,8 +73,10 @@ class ViT(nn.Module):
         return cls(config, **kwargs)
 
     def check_images(self, images: torch.Tensor) -> None:
-        """Raise a clear error unless ``images`` is a float (B, C, H, W) batch this model takes."""
-        check_image_batch(images, self.config.channels, self.config.image_size)
+        """Raise a clear error unless ``images`` is a (B, C, H, W) batch this model takes, in its weights' dtype."""
+        weight = next(self.patch_embed.parameters(), None)  # the first layer the images meet
+        check_image_batch(images, self.config.channels, self.config.image_size,
+                          dtype=None if weight is None else weight.dtype)
 
     # ----------------------------------------------------------------- forward
     def embed(self, images: torch.Tensor) -> torch.Tensor:

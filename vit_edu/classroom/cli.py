@@ -9,6 +9,13 @@ import argparse
 import sys
 
 
+def _error(error: Exception, one_line: bool = True) -> int:
+    """Print ``error: ...`` in the command line's words (``--force``, not ``overwrite=True``); exit code 2."""
+    text = str(error).replace("overwrite=True (--force on the command line)", "--force")
+    print(f"error: {' '.join(text.split()) if one_line else text}", file=sys.stderr)
+    return 2
+
+
 def _lessons(value: str | None) -> list[str] | None:
     return None if value is None else [item.strip() for item in value.split(",") if item.strip()]
 
@@ -19,9 +26,8 @@ def _run_student_notebooks(args: argparse.Namespace) -> int:
     try:
         written = write_student_notebooks(args.outdir, source=args.source, overwrite=args.force,
                                           lessons=_lessons(args.lessons))
-    except (FileExistsError, ValueError) as error:
-        print(f"error: {error}".replace("overwrite=True (--force on the command line)", "--force"), file=sys.stderr)
-        return 2
+    except (OSError, TypeError, ValueError) as error:  # FileExistsError is an OSError
+        return _error(error)
     print(f"wrote {len(written)} student notebooks to {args.outdir}")
     return 0
 
@@ -33,9 +39,10 @@ def _run_export_html(args: argparse.Namespace) -> int:
         pages = export_html(args.outdir, source=args.source, lessons=_lessons(args.lessons), overwrite=args.force,
                             execute=not args.no_execute, mathjax=None if args.mathjax == "none" else args.mathjax,
                             timeout=args.timeout, progress=True)
-    except (FileExistsError, ValueError, RuntimeError) as error:
-        print(f"error: {error}".replace("overwrite=True (--force on the command line)", "--force"), file=sys.stderr)
-        return 2
+    except RuntimeError as error:  # a lesson failed: its cell's error follows on the next lines
+        return _error(error, one_line=False)
+    except (OSError, TypeError, ValueError) as error:
+        return _error(error)
     print(f"wrote {len(pages)} lesson pages and index.html to {args.outdir}; open {args.outdir}/index.html")
     return 0
 

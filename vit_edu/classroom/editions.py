@@ -29,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 
+from vit_edu.checks import check_output_path
+
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 BEGIN_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
@@ -60,9 +62,17 @@ def lesson_paths(source: str | Path | None = None, lessons: Iterable[str | int] 
         return paths
     if isinstance(lessons, (str, int)):
         lessons = [lessons]
+    lessons = list(lessons)
+    if not lessons:
+        raise ValueError("lessons is empty; give lesson numbers or names such as ['01', '03'] (on the command line "
+                         "--lessons 01,03), or leave it out for all lessons.")
     chosen = []
     for lesson in lessons:
-        key = f"{lesson:02d}" if isinstance(lesson, int) else str(lesson).removesuffix(".ipynb")
+        if isinstance(lesson, bool) or not isinstance(lesson, (str, int)):
+            raise TypeError(f"lessons must hold lesson numbers or names such as 1 or '01_patching', got {lesson!r}.")
+        key = f"{lesson:02d}" if isinstance(lesson, int) else str(lesson).strip().removesuffix(".ipynb")
+        if key.isdigit():
+            key = key.zfill(2)  # "1" means lesson 01, as the int 1 does
         matches = [path for path in paths if path.stem == key or path.stem[:2] == key]
         if not matches:
             raise ValueError(f"lessons: no lesson {lesson!r} in {folder}; choose from {[p.stem for p in paths]}.")
@@ -142,7 +152,7 @@ def write_student_notebooks(outdir: str | Path, source: str | Path | None = None
         The paths written, in lesson order.
     """
     paths = lesson_paths(source, lessons)
-    outdir = Path(outdir)
+    outdir = check_output_path(outdir, "outdir", folder=True)
     if outdir.resolve() == paths[0].parent.resolve():
         raise ValueError(f"outdir={str(outdir)!r} is the lessons' own folder; choose another folder for the "
                          "student editions so that the instructor notebooks stay as they are.")

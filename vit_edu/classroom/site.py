@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from vit_edu.checks import check_int, check_output_path
 from vit_edu.classroom.editions import lesson_paths
 
 STATIC_DIR = "_static"
@@ -178,7 +179,7 @@ def _static_sources(mathjax: str | None) -> dict[str, Path]:
 
 def export_html(outdir: str | Path, source: str | Path | None = None, lessons: Iterable[str | int] | None = None,
                 overwrite: bool = False, execute: bool = True, mathjax: str | None = "local",
-                timeout: int = 600, progress: bool = False) -> list[Path]:
+                timeout: int | None = 600, progress: bool = False) -> list[Path]:
     """Execute and export lessons to ``outdir/NN_name.html`` with an ``index.html``; returns the pages.
 
     Args:
@@ -188,7 +189,7 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
         overwrite: replace files that already exist in ``outdir``.
         execute: run each lesson first (``False`` exports the stored outputs as they are).
         mathjax: ``"local"`` (the vendored MathJax 3), ``None`` (equations stay LaTeX source) or a URL.
-        timeout: seconds allowed per cell when executing.
+        timeout: seconds allowed per cell when executing (``None``: no limit).
         progress: show a progress bar over the lessons.
 
     Raises:
@@ -199,8 +200,10 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
 
     if mathjax is not None and not isinstance(mathjax, str):
         raise TypeError(f"mathjax must be 'local', None or a URL string, got {mathjax!r}.")
+    if timeout is not None:  # nbclient's "no limit"
+        check_int(timeout, "timeout", hint=" (seconds per cell, or None for no limit)")
     paths = lesson_paths(source, lessons)
-    outdir = Path(outdir)
+    outdir = check_output_path(outdir, "outdir", folder=True)
     statics = _static_sources(mathjax)
     pages = [outdir / f"{path.stem}.html" for path in paths]
     existing = [p for p in [*pages, outdir / "index.html"] if p.exists()]

@@ -19,7 +19,9 @@ on stderr that names the problem and the fix).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +35,11 @@ def _error(message: str) -> int:
     return 2
 
 
+def _one_line(problem: BaseException) -> str:
+    """An exception as one line of text (an error message's own line breaks become spaces)."""
+    return " ".join(str(problem).split()) or type(problem).__name__
+
+
 def _add_command(commands, name: str, handler, summary: str, description: str, parents=()) -> argparse.ArgumentParser:
     """Register the sub-command ``name`` (``summary``: its line in the list of commands) and its ``handler``."""
     parser = commands.add_parser(name, help=summary, description=description, parents=list(parents))
@@ -41,20 +48,59 @@ def _add_command(commands, name: str, handler, summary: str, description: str, p
 
 
 def check_checkpoint_arguments(args: argparse.Namespace, example_name: str) -> int | None:
-    """The checks shared by ``train`` and ``pretrain``: ``--out`` a new file (or ``--force``), ``--threads`` and
-    ``--epochs`` > 0.
+    """The checks shared by ``train`` and ``pretrain``, all made before any work: ``--out`` a new, writable
+    ``.safetensors`` file (or ``--force``), ``--threads`` and ``--epochs`` > 0, seeds >= 0 and a device this
+    machine has.
 
     Returns the exit code 2 after printing the error, or None if the arguments are fine.
     """
+    from vit_edu.checks import SKLEARN_MAX_SEED, TORCH_MAX_SEED, check_output_path, check_seed
+    from vit_edu.training.loop import resolve_device
+
     out = Path(args.out)
     if out.is_dir():
         return _error(f"--out {out} is a directory; give a file name such as {out / example_name}.")
-    if out.exists() and not args.force:
-        return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
     for flag, value in (("--threads", args.threads), ("--epochs", args.epochs)):
         if value is not None and value <= 0:
             return _error(f"{flag} must be a positive integer, got {value}.")
+    try:
+        check_output_path(out, "--out", suffixes=(".safetensors",))
+        check_seed(args.seed, "--seed", maximum=TORCH_MAX_SEED)
+        if getattr(args, "data_seed", None) is not None:  # digits split with scikit-learn: its range
+            check_seed(args.data_seed, "--data-seed", maximum=SKLEARN_MAX_SEED)
+        resolve_device(args.device)
+    except (TypeError, ValueError) as problem:
+        return _error(str(problem).replace("device=", "--device "))
+    if out.exists() and not args.force:
+        return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
     return None
+
+
+def _save_or_rescue(model, out: Path, overwrite: bool, metadata: dict) -> tuple[Path | None, Exception | None]:
+    """Save the trained model to ``out``. If that fails after all (the folder vanished, the disk filled, a file
+    appeared there meanwhile), save it to a new file in the temporary folder instead: no training run is lost
+    and no file is overwritten.
+
+    Returns:
+        ``(None, None)`` when ``out`` was written, else ``(rescue file or None, the error)``.
+    """
+    from vit_edu.checkpoints.loading import save_checkpoint
+
+    try:
+        save_checkpoint(model, out, overwrite=overwrite, metadata=metadata)
+        return None, None
+    except (OSError, ValueError) as problem:
+        failure = problem
+    rescue = None
+    try:
+        handle, rescue = tempfile.mkstemp(prefix=f"{out.stem}-", suffix=".safetensors")
+        os.close(handle)
+        save_checkpoint(model, rescue, overwrite=True, metadata=metadata)
+    except (OSError, ValueError):
+        if rescue is not None and os.path.exists(rescue):
+            os.remove(rescue)
+        return None, failure
+    return Path(rescue), failure
 
 
 def _train_and_save(args: argparse.Namespace, example_name: str,
@@ -69,8 +115,6 @@ def _train_and_save(args: argparse.Namespace, example_name: str,
         return failed
     import torch
 
-    from vit_edu.checkpoints.loading import save_checkpoint
-
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     label, model, history, metadata = run_training(args)
@@ -78,7 +122,11 @@ def _train_and_save(args: argparse.Namespace, example_name: str,
     metadata = {"seed": args.seed, "epochs": epochs, "test_accuracy": f"{accuracy:.4f}",
                 "train_seconds": f"{seconds:.1f}", **metadata}
     out = Path(args.out)
-    save_checkpoint(model, out, overwrite=args.force, metadata=metadata)
+    rescue, problem = _save_or_rescue(model, out, args.force, metadata)
+    if problem is not None:
+        where = f"the trained model was saved to {rescue} instead; move it where you want it" if rescue else \
+            "it could not be saved in the temporary folder either"
+        return _error(f"could not write {out} ({_one_line(problem)}); {where}.")
     print(f"{label}: test accuracy {accuracy:.2%} after {epochs} epochs ({seconds:.0f} s); saved {out}")
     return 0
 
@@ -214,16 +262,75 @@ def add_params(commands) -> None:
     parser.add_argument("--channels", type=int, default=None, help="C, image channels (default 3)")
 
 
+# Grey images with more than 8 bits per pixel, as Pillow opens them, and their full-scale value. (Pillow opens
+# 16-bit RGB(A) PNGs as 8-bit RGB(A) itself.) Its convert("L") would clip them at 255, i.e. turn them white.
+HIGH_BIT_DEPTH_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535}
+
+
+def _open_image(path: Path):
+    """``PIL.Image.open``, refusing with a ``ValueError`` an image over Pillow's pixel limit (naming the limit, not
+    Pillow's decompression-bomb traceback) and pixels without a known white level (32-bit integer or float)."""
+    import re
+    import warnings
+
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    advice = "shrink it first (e.g. to 4000 pixels on its longer side)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below with a clear message
+            image = Image.open(path)
+    except Image.DecompressionBombError as problem:
+        found = re.search(r"\((\d+) pixels\)", str(problem))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ValueError(f"the image has {size}, more than the limit of {limit:,} pixels (PIL.Image.MAX_IMAGE_PIXELS, "
+                         f"a guard against decompression bombs); {advice}") from None
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        image.close()
+        raise ValueError(f"the image is {width} x {height} = {width * height:,} pixels, more than the limit of "
+                         f"{limit:,} pixels (PIL.Image.MAX_IMAGE_PIXELS, a guard against decompression bombs); "
+                         f"{advice}")
+    mode = image.mode
+    if mode == "F" or (mode == "I" and image.format != "PNG"):  # a PNG holds at most 16 bits a channel
+        image.close()
+        kind = "32-bit integer" if mode == "I" else "floating-point"
+        raise ValueError(f"{kind} pixels (Pillow mode {mode!r}) have no fixed white level; save the image "
+                         "as an 8- or 16-bit PNG or a JPEG")
+    return image
+
+
+def _image_error(path: Path, problem: Exception) -> int:
+    """The one-line error for an image that cannot be used (``ValueError``: ours, which name their fix)."""
+    advice = "" if isinstance(problem, ValueError) else " Give a PNG or JPEG file."
+    return _error(f"could not read image {path}: {_one_line(problem).rstrip('.')}.{advice}")
+
+
 def read_image(path: Path, channels: int, size: tuple[int, int]):
-    """An image file -> float tensor (1, C, H, W) in [0, 1], converted to ``channels`` and resized to ``size``."""
+    """An image file -> float tensor (1, C, H, W) in [0, 1], converted to ``channels`` and resized to ``size``.
+
+    8-bit images are scaled by 255, 16-bit grey images by 65535.
+
+    Raises:
+        ValueError: an image over Pillow's pixel limit, or a pixel format without a known full scale (32-bit
+            integer or float images).
+        OSError, PIL.UnidentifiedImageError: not a readable image file.
+    """
     import numpy as np
     import torch
     from PIL import Image
 
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB")
-        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.float32) / 255.0
+    with _open_image(path) as image:
+        if image.mode in HIGH_BIT_DEPTH_MODES or image.mode == "I":  # "I": older Pillows' 16-bit grey PNG
+            grey = np.asarray(image, dtype=np.float32) / HIGH_BIT_DEPTH_MODES.get(image.mode, 65535)  # (H, W), [0, 1]
+            resized = Image.fromarray(grey).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            grey = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)  # (H, W)
+            array = grey if channels == 1 else np.repeat(grey[..., None], 3, axis=-1)
+        else:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.float32) / 255.0
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
     return torch.from_numpy(np.ascontiguousarray(array))[None]  # (1, C, H, W)
 
@@ -274,10 +381,14 @@ def run_attention(args: argparse.Namespace) -> int:
                       f"{checkpoint}` or give the path of an existing one.")
     if out.suffix.lower() not in FIGURE_SUFFIXES:
         return _error(f"--out {out} must end in one of {', '.join(FIGURE_SUFFIXES)}.")
+    from vit_edu.checks import check_output_path
+
+    try:  # matplotlib does not create folders: the folder must exist
+        check_output_path(out, "--out", suffixes=FIGURE_SUFFIXES, create_parents=False)
+    except ValueError as problem:
+        return _error(str(problem))
     if out.exists() and not args.force:
         return _error(f"{out} already exists; pass --force to overwrite it or choose another --out.")
-    if not out.parent.is_dir():
-        return _error(f"the folder of --out ({out.parent}) does not exist; create it first.")
     if not 0.0 <= args.discard_ratio < 1.0:
         return _error(f"--discard-ratio must be in [0, 1), got {args.discard_ratio}; 0.9 is a common choice.")
 
@@ -288,15 +399,22 @@ def run_attention(args: argparse.Namespace) -> int:
     from vit_edu.checkpoints.loading import load_checkpoint
     from vit_edu.viz.render import new_figure
 
+    try:  # the header only: a broken or oversized image is refused before the model loads
+        _open_image(image_path).close()
+    except (UnidentifiedImageError, OSError, ValueError) as problem:
+        return _image_error(image_path, problem)
     try:
         model = load_checkpoint(checkpoint)
     except (OSError, ValueError, TypeError, KeyError) as problem:
-        return _error(f"could not load checkpoint {checkpoint}: {problem}")
+        return _error(f"could not load checkpoint {checkpoint}: {_one_line(problem)}")
     config = model.config
     try:
         images = read_image(image_path, config.channels, config.image_size)  # (1, C, H, W)
     except (UnidentifiedImageError, OSError, ValueError) as problem:
-        return _error(f"could not read image {image_path}: {problem}. Give a PNG or JPEG file.")
+        return _image_error(image_path, problem)
+    weight = next(model.parameters(), None)
+    if weight is not None:
+        images = images.to(weight.dtype)  # a checkpoint may hold float16 or float64 weights
     try:
         maps = attention_map(model, images, args.method, args.layer, args.discard_ratio)  # (1, N)
     except (TypeError, ValueError) as problem:
@@ -305,8 +423,8 @@ def run_attention(args: argparse.Namespace) -> int:
         probabilities = model(images).softmax(dim=-1)[0]  # (K,)
     names = _class_names(checkpoint, len(probabilities))
     best = int(probabilities.argmax())
-    overlay = upsample_map(maps[0], config.grid_size, config.image_size).numpy()  # (H, W)
-    picture = images[0].permute(1, 2, 0).numpy()  # (H, W, C)
+    overlay = upsample_map(maps[0].float(), config.grid_size, config.image_size).numpy()  # (H, W)
+    picture = images[0].float().permute(1, 2, 0).numpy()  # (H, W, C)
     label = {"rollout": f"rollout (discard {args.discard_ratio:g})", "cls": f"CLS attention, layer {args.layer}",
              "grad": "gradient-weighted"}[args.method]
 
@@ -323,7 +441,10 @@ def run_attention(args: argparse.Namespace) -> int:
     for ax in axes:
         ax.axis("off")
     figure.tight_layout()
-    figure.savefig(out, dpi=figure.dpi)
+    try:
+        figure.savefig(out, dpi=figure.dpi)
+    except OSError as problem:
+        return _error(f"could not write {out}: {_one_line(problem)}.")
     print(f"predicted {names[best]} (p = {probabilities[best]:.3f}); {label} map saved to {out}")
     return 0
 

@@ -22,7 +22,7 @@ def photo_path(name: str) -> Path:
         ValueError: unknown name.
         FileNotFoundError: the file is not in the installed wheel (it would need a download).
     """
-    if name not in _PHOTO_FILES:
+    if not isinstance(name, str) or name not in _PHOTO_FILES:
         raise ValueError(f"unknown photo {name!r}; choose one of {sorted(_PHOTO_FILES)}.")
     import skimage.data
 
@@ -42,16 +42,17 @@ def load_photo(name: str, size: int | None = None) -> np.ndarray:
         name: one of ``PHOTO_NAMES`` (or ``"camera"``).
         size: if given, centre-crop to a square and resize (with anti-aliasing) to size x size.
     """
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+        raise ValueError(f"size must be a positive int (pixels) or None, got {size!r}.")
+    path = photo_path(name)  # checks the name before scikit-image loads
     from skimage.io import imread
     from skimage.transform import resize
 
-    image = imread(photo_path(name)).astype(np.float32) / 255.0
+    image = imread(path).astype(np.float32) / 255.0
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)  # (H, W, 3)
     image = image[..., :3]
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ValueError(f"size must be a positive int (pixels) or None, got {size!r}.")
         height, width = image.shape[:2]
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
@@ -62,5 +63,11 @@ def load_photo(name: str, size: int | None = None) -> np.ndarray:
 
 def sample_photos(size: int = 32, names: tuple[str, ...] = PHOTO_NAMES) -> torch.Tensor:
     """A batch of square photos (len(names), 3, size, size) float32 in [0, 1], in ``names`` order."""
+    if isinstance(names, str) or not isinstance(names, (tuple, list)):
+        raise TypeError(f"names must be a tuple of photo names such as ('chelsea',), got {names!r}.")
+    if not names:
+        raise ValueError(f"names must hold at least one photo name; choose from {sorted(_PHOTO_FILES)}.")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size must be a positive int (pixels), got {size!r}.")
     photos = np.stack([load_photo(name, size) for name in names])  # (n, S, S, 3)
     return torch.from_numpy(photos).permute(0, 3, 1, 2).contiguous()  # (n, 3, S, S)

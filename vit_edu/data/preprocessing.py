@@ -38,13 +38,21 @@ def _to_uint8_rgb(image) -> np.ndarray:
     if array.ndim != 3 or array.shape[-1] not in (3, 4):
         raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4) (channels last), got shape {array.shape}.")
     array = array[..., :3]  # drop alpha
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"image is empty (shape {array.shape}); give a photo of at least 1 x 1 pixels.")
     if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ValueError("a float image must hold finite values in [0, 1], got NaN or infinity; check how it "
+                             "was loaded or computed.")
         if array.min() < 0 or array.max() > 1:
             raise ValueError(
                 f"a float image must hold values in [0, 1], got [{array.min():.3g}, {array.max():.3g}]; "
                 "pass uint8 pixels (0..255) or divide by 255 first."
             )
         array = np.round(array * 255)
+    elif array.dtype == np.uint16:
+        raise TypeError("image must be uint8 (0..255) or float in [0, 1], got dtype uint16 (a 16-bit image); "
+                        "pass image / 65535.0 (floats in [0, 1]) instead.")
     elif array.dtype != np.uint8:
         raise TypeError(f"image must be uint8 (0..255) or float in [0, 1], got dtype {array.dtype}.")
     return array.astype(np.uint8)
@@ -103,9 +111,13 @@ def preprocess_image(
         raise ValueError(f"style must be one of {sorted(STYLES)}, got {style!r}.")
     defaults = STYLES[style]
     resize_size = defaults["resize_size"] if resize_size is None else resize_size
-    mean = np.asarray(defaults["mean"] if mean is None else mean, dtype=np.float32)
-    std = np.asarray(defaults["std"] if std is None else std, dtype=np.float32)
-    if mean.shape != (3,) or std.shape != (3,) or (std <= 0).any():
+    try:
+        mean = np.asarray(defaults["mean"] if mean is None else mean, dtype=np.float32)
+        std = np.asarray(defaults["std"] if std is None else std, dtype=np.float32)
+    except (TypeError, ValueError) as problem:
+        raise TypeError(f"mean and std must be 3 numbers each, got mean={mean!r}, std={std!r}.") from problem
+    if mean.shape != (3,) or std.shape != (3,) or not (np.isfinite(mean).all() and np.isfinite(std).all()) \
+            or (std <= 0).any():
         raise ValueError(f"mean and std must be 3 numbers (std > 0), got mean={mean.tolist()}, std={std.tolist()}.")
     pixels = resize_and_crop(image, image_size, resize_size).astype(np.float32) / 255.0  # (S, S, 3)
     normalised = (pixels - mean) / std
@@ -116,6 +128,10 @@ def unnormalize(tensor: torch.Tensor, style: str = "vit") -> np.ndarray:
     """Undo :func:`preprocess_image`'s normalisation for display: (3, S, S) -> (S, S, 3) in [0, 1]."""
     if style not in STYLES:
         raise ValueError(f"style must be one of {sorted(STYLES)}, got {style!r}.")
+    if not isinstance(tensor, torch.Tensor) or tensor.ndim != 3 or tensor.shape[0] != 3:
+        shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise ValueError(f"tensor must be one preprocessed image (3, S, S); got {shape}. For a batch, pass "
+                         "tensor[i] (or tensor.squeeze(0) for a batch of one).")
     mean = torch.tensor(STYLES[style]["mean"]).view(3, 1, 1)
     std = torch.tensor(STYLES[style]["std"]).view(3, 1, 1)
     return (tensor.detach().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()  # (S, S, 3)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vit_edu.checks import TORCH_MAX_SEED, check_int, check_number, check_seed
 from vit_edu.data.digits import load_digits_split
 from vit_edu.data.render import (
     BLOB_OPACITY,
@@ -126,8 +127,7 @@ def _object_grid(scene: _Scene, rows: slice, S: int) -> torch.Tensor:
 
 
 def _check_size(image_size: int) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"image_size must be an int >= 16 (pixels), got {image_size!r}.")
+    check_int(image_size, "image_size", minimum=16, hint=" (pixels)")
 
 
 def _render(scene: _Scene, noise: np.ndarray, ink: Callable[[slice], np.ndarray]) -> torch.Tensor:
@@ -146,9 +146,10 @@ def make_glyph_shapes(n: int, image_size: int = 32, seed: int = 0, max_angle: fl
     Returns:
         (images (n, 3, S, S), labels (n,)).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int (number of images), got {n!r}.")
+    check_int(n, "n", hint=" (number of images)")
     _check_size(image_size)
+    seed = check_seed(seed)
+    check_number(max_angle, "max_angle", minimum=0.0, hint="; it is in radians, np.pi allows any rotation")
     rng = np.random.default_rng(seed)
     scene = _scene(rng, n, 4, 3, max_angle, HUE_RANGE)
     labels = rng.integers(0, len(PRETRAIN_CLASSES), n)
@@ -175,6 +176,7 @@ def paste_digits(glyphs: torch.Tensor, image_size: int = 32, seed: int = 0) -> t
         shape = tuple(glyphs.shape) if isinstance(glyphs, torch.Tensor) else type(glyphs).__name__
         raise ValueError(f"glyphs must be a (n, 1, h, w) tensor of grey digits, got {shape}.")
     _check_size(image_size)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     scene = _scene(rng, len(glyphs), 4, 3, 0.3, HUE_RANGE)
     noise = rng.random((len(glyphs), image_size, image_size), dtype=np.float32)
@@ -194,8 +196,9 @@ def downstream_data(image_size: int = 32, data_seed: int = 0, test_copies: int =
     ``2 * data_seed``; test: the 450 test glyphs on backgrounds of seed ``2 * data_seed + 1``,
     ``test_copies`` different scenes each (more test images, less noise in the accuracy).
     """
-    if isinstance(test_copies, bool) or not isinstance(test_copies, int) or test_copies < 1:
-        raise ValueError(f"test_copies must be a positive int, got {test_copies!r}.")
+    check_int(test_copies, "test_copies")
+    _check_size(image_size)
+    data_seed = check_seed(data_seed, "data_seed")
     split = load_digits_split(seed=0)
     test_glyphs = split.test_images.repeat(test_copies, 1, 1, 1)  # (copies n, 1, 8, 8)
     return TransferData(
@@ -213,10 +216,14 @@ def label_subset(labels: torch.Tensor, per_class: int | None, seed: int = 0) -> 
     Raises:
         ValueError: if a class has fewer than ``per_class`` images.
     """
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
+        shape = f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) \
+            else type(labels).__name__
+        raise TypeError(f"labels must be a 1-D integer tensor of class indices, got a {shape}.")
     if per_class is None:
         return torch.arange(len(labels))
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive int or None (all images), got {per_class!r}.")
+    check_int(per_class, "per_class", hint=" or None (all images)")
+    seed = check_seed(seed, maximum=TORCH_MAX_SEED)
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for label in torch.unique(labels).tolist():

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from vit_edu.checks import check_choice, check_int, check_number, check_seed
 from vit_edu.data.render import (
     BLOB_OPACITY,
     BLOB_RADIUS,
@@ -121,6 +122,13 @@ def _object_alpha_and_mask(objects: _Objects, rows: slice, S: int) -> tuple[np.n
     return edge_alpha(distance), distance <= 0.0
 
 
+def _pair(value: object, name: str, example: str) -> tuple[float, float]:
+    """A (low, high) pair of finite numbers."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be a (low, high) pair of numbers ({example}), got {value!r}.")
+    return check_number(value[0], f"{name}[0]"), check_number(value[1], f"{name}[1]")
+
+
 def make_shapes(
     n: int, image_size: int = 32, seed: int = 0, clutter: str = "grey",
     num_blobs: int = 4, num_lines: int = 3, object_size: tuple[float, float] = (3.5, 5.5), rotate: bool = True,
@@ -145,20 +153,21 @@ def make_shapes(
     Returns:
         :class:`Shapes` with labels in ``range(len(SHAPE_CLASSES))``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int (number of images), got {n!r}.")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"image_size must be an int >= 16 (pixels), got {image_size!r}.")
-    if clutter not in CLUTTER_CHOICES:
-        raise ValueError(f"clutter must be one of {CLUTTER_CHOICES}, got {clutter!r}.")
-    if num_blobs < 1 or num_lines < 1:
-        raise ValueError(f"num_blobs and num_lines must be >= 1 (distractors are always present), "
-                         f"got {num_blobs} and {num_lines}.")
+    check_int(n, "n", hint=" (number of images)")
+    check_int(image_size, "image_size", minimum=16, hint=" (pixels)")
+    seed = check_seed(seed)
+    check_choice(clutter, "clutter", CLUTTER_CHOICES)
+    check_int(num_blobs, "num_blobs", hint=" (distractors are always present)")
+    check_int(num_lines, "num_lines", hint=" (distractors are always present)")
+    if not isinstance(rotate, (bool, np.bool_)):
+        raise TypeError(f"rotate must be True or False, got {rotate!r}.")
     S = image_size
-    if not 1.0 <= object_size[0] <= object_size[1] <= 8.0:
+    low, high = _pair(object_size, "object_size", "radii in pixels at S = 32, e.g. (3.5, 5.5)")
+    if not 1.0 <= low <= high <= 8.0:
         raise ValueError(f"object_size must be a (min, max) range of radii in [1, 8] (pixels at S = 32), "
                          f"got {object_size}.")
-    if not (len(hue_range) == 2 and 0.0 <= hue_range[0] <= hue_range[1] <= 360.0):
+    low, high = _pair(hue_range, "hue_range", "degrees, e.g. (0, 60)")
+    if not 0.0 <= low <= high <= 360.0:
         raise ValueError(f"hue_range must be (low, high) degrees with 0 <= low <= high <= 360, got {hue_range!r}.")
     background, noise, objects = _draw_parameters(np.random.default_rng(seed), n, S, clutter, num_blobs, num_lines,
                                                   object_size, rotate, tuple(float(h) for h in hue_range))
@@ -172,6 +181,10 @@ def make_shapes(
 
 def patch_coverage(masks: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Fraction of the P x P patches of each mask that contain any object pixel: (n, S, S) -> (n,)."""
+    if not isinstance(masks, torch.Tensor) or masks.ndim != 3:
+        shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
+        raise ValueError(f"masks must be a (n, S, S) tensor (e.g. Shapes.masks), got {shape}.")
+    check_int(patch_size, "patch_size", hint=" (pixels)")
     n, height, width = masks.shape
     if height % patch_size or width % patch_size:
         raise ValueError(f"patch_size {patch_size} must divide the mask size {height}x{width}.")

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vit_edu.checks import TORCH_MAX_SEED, check_int, check_number, check_seed
+
 
 @dataclass
 class History:
@@ -46,11 +48,40 @@ class History:
         return asdict(self)
 
 
+def _accelerator_available(kind: str) -> bool | None:
+    """Whether this PyTorch build can use a device of type ``kind`` (``None``: torch has no such check)."""
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return torch.backends.mps.is_available()
+    if kind == "xpu":
+        return hasattr(torch, "xpu") and torch.xpu.is_available()
+    return None
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to ``torch.device``."""
+    """``"auto"`` -> CUDA if available, else CPU; anything else must name a device this machine has.
+
+    Raises:
+        ValueError: an unknown device name, or a GPU that this PyTorch build or machine does not have
+            (checked here, before any work, rather than at the first tensor moved there).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device, got {device!r}.")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as problem:
+        raise ValueError(f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda' or 'cuda:1'.") from problem
+    available = _accelerator_available(resolved.type)
+    if available is False:
+        raise ValueError(f"device={str(device)!r}, but this PyTorch build or machine has no {resolved.type} device; "
+                         "use device='cpu' (or 'auto', which picks a GPU only when there is one).")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}, but this machine has {torch.cuda.device_count()} CUDA device(s) "
+                         f"(cuda:0..cuda:{torch.cuda.device_count() - 1}).")
+    return resolved
 
 
 def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -96,6 +127,9 @@ def random_shift(
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Logits (n, K) for ``images`` (n, C, H, W), in eval mode, on the model's device, returned on CPU."""
+    check_int(batch_size, "batch_size")
+    if len(images) == 0:
+        raise ValueError("images is empty: give at least one image (n >= 1).")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -108,6 +142,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``images`` with ``labels``."""
     if len(images) != len(labels):
         raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}.")
+    if len(images) == 0:
+        raise ValueError("images is empty: an accuracy needs at least one image.")
     return (predict(model, images, batch_size).argmax(dim=1) == labels.cpu()).float().mean().item()
 
 
@@ -119,6 +155,30 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         skip = param.ndim <= 1 or name.split(".")[-1] in ("cls_token", "pos_embed")
         (no_decay if skip else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _check_data(images: object, labels: object, split: str, model: nn.Module) -> None:
+    """``{split}_images`` (n, C, H, W) float and ``{split}_labels`` (n,) integer class indices, of one length n."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not torch.is_floating_point(images):
+        shape = f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) \
+            else type(images).__name__
+        raise TypeError(f"{split}_images must be a float tensor (n, C, H, W), got a {shape}.")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point() or labels.is_complex() \
+            or labels.dtype == torch.bool:
+        shape = f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) \
+            else type(labels).__name__
+        raise TypeError(f"{split}_labels must be a 1-D integer tensor of class indices (e.g. .long()), got a {shape}.")
+    if len(images) != len(labels):
+        raise ValueError(f"{split}_images and {split}_labels differ in length: {len(images)} vs {len(labels)}.")
+    if len(images) == 0:
+        fix = "training needs at least one image" if split == "train" else \
+            "pass test_images=None and test_labels=None to train without a test set"
+        raise ValueError(f"{split}_images is empty: {fix}.")
+    num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or (isinstance(num_classes, int) and num_classes > 0 and high >= num_classes):
+        bound = f"0..{num_classes - 1} (the model has K = {num_classes} classes)" if num_classes else ">= 0"
+        raise ValueError(f"{split}_labels must be class indices in {bound}, got values in {low}..{high}.")
 
 
 def train(
@@ -162,19 +222,23 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if len(train_images) != len(train_labels):
-        raise ValueError(f"train_images and train_labels differ in length: {len(train_images)} vs {len(train_labels)}.")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
+    # inf, NaN or a negative rate would train "successfully" to NaN weights; refuse them here instead
+    check_number(lr, "lr", minimum=0.0, open_minimum=True, hint="; 1e-3 is a common peak learning rate")
+    check_number(weight_decay, "weight_decay", minimum=0.0, hint="; 0.05-0.1 is common, 0 disables it")
+    check_number(warmup_epochs, "warmup_epochs", minimum=0.0)
+    check_number(label_smoothing, "label_smoothing", 0.0, 1.0, open_maximum=True, hint="; 0.1 is typical")
+    seed = check_seed(seed, maximum=TORCH_MAX_SEED)
+    _check_data(train_images, train_labels, "train", model)
     if (test_images is None) != (test_labels is None):
         raise ValueError("pass both test_images and test_labels, or neither.")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}; 0.1 is typical.")
+    if test_images is not None:
+        _check_data(test_images, test_labels, "test", model)
+    device = resolve_device(device)
     steps_per_epoch = max(1, len(train_images) // batch_size)
     total_steps = epochs * steps_per_epoch
     warmup_steps = max(1, round(warmup_epochs * steps_per_epoch))
-    device = resolve_device(device)
     model.to(device)
     optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(seed)

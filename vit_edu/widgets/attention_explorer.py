@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import io
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,23 @@ from vit_edu.viz.render import new_figure
 
 FUSED_VIEWS = ("rollout", "gradient")  # layer choices that combine all layers and heads
 _CMAP = colormaps["inferno"]
+
+
+def _label(value: Any, index: int, num_classes: int) -> int | None:
+    """An image's true class: an index in 0..K-1 or None (a negative index would silently name another class)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, float) or (
+            isinstance(value, torch.Tensor) and (value.ndim != 0 or value.is_floating_point())):
+        raise TypeError(f"labels[{index}] must be a class index (int) or None, got {value!r}.")
+    try:
+        label = operator.index(value)  # int, numpy and 0-d torch integers
+    except TypeError:
+        raise TypeError(f"labels[{index}] must be a class index (int) or None, got {value!r}.") from None
+    if not 0 <= label < num_classes:
+        raise ValueError(f"labels[{index}] must be a class index in 0..{num_classes - 1} (K = {num_classes}) or None, "
+                         f"got {label}.")
+    return label
 
 
 def _int(value: Any, name: str, size: int) -> int:
@@ -82,7 +100,8 @@ class AttentionExplorerState:
         self.class_names = [f"class {c}" for c in range(self.num_classes)] if class_names is None else list(class_names)
         if len(self.class_names) != self.num_classes:
             raise ValueError(f"class_names must hold K = {self.num_classes} names, got {len(self.class_names)}.")
-        self.labels = [None] * len(images) if labels is None else [None if v is None else int(v) for v in labels]
+        self.labels = [None] * len(images) if labels is None else [
+            _label(value, index, self.num_classes) for index, value in enumerate(labels)]
         if len(self.labels) != len(images):
             raise ValueError(f"labels must hold one entry per image ({len(images)}), got {len(self.labels)}.")
         if names is None:

@@ -57,10 +57,18 @@ class PositionSimilarityState:
         self.maps = {name: sim[self.row, self.col] for name, sim in self.similarities.items()}
         return self.maps
 
+    @property
+    def single_patch(self) -> bool:
+        """A 1 x 1 grid: the one patch has no other to compare with."""
+        return self.grid_size == (1, 1)
+
     def most_similar_other(self, name: str) -> tuple[int, int, float]:
         """(row, col, cosine) of the patch most similar to the selected one, itself excluded."""
         if name not in self.maps:
             raise ValueError(f"unknown source {name!r}; choose one of {self.names}.")
+        if self.single_patch:
+            raise ValueError("a 1x1 grid has a single patch and no other patch to compare it with; use a grid of "
+                             "at least 2 patches (check the state's single_patch first).")
         values = self.maps[name].copy()
         values[self.row, self.col] = -np.inf
         row, col = np.unravel_index(int(np.argmax(values)), values.shape)
@@ -68,6 +76,8 @@ class PositionSimilarityState:
 
     def label(self, name: str) -> str:
         """A one-line description of the selected patch's map for ``name``."""
+        if self.single_patch and name in self.maps:
+            return f"{name}: patch (0, 0) is the only patch of the 1x1 grid; there is no other patch to compare"
         row, col, value = self.most_similar_other(name)
         return f"{name}: patch ({self.row}, {self.col}); most similar other patch ({row}, {col}), cos {value:.2f}"
 

@@ -33,11 +33,24 @@ def _check_temperature(temperature: float) -> float:
     return float(temperature)
 
 
+def _check_scores(scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size and not np.isfinite(values).all():
+        raise ValueError("scores must be finite numbers, got NaN or infinity; a softmax of them is undefined.")
+    return values
+
+
 def softmax_with_temperature(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(scores / temperature) over the last axis, computed stably in float64."""
-    scaled = np.asarray(scores, dtype=np.float64) / _check_temperature(temperature)
-    scaled = scaled - scaled.max(axis=-1, keepdims=True)
-    exp = np.exp(scaled)
+    """softmax(scores / temperature) over the last axis, computed stably in float64.
+
+    The maximum is subtracted *before* dividing: (s - max) / tau <= 0, so exp never overflows, and a
+    tiny tau sends the other scores to -inf (weight 0) instead of making inf - inf = NaN.
+    """
+    scores = _check_scores(scores)
+    temperature = _check_temperature(temperature)
+    with np.errstate(over="ignore"):  # a gap (or gap / tau) beyond float64 is -inf: weight exactly 0
+        shifted = scores - scores.max(axis=-1, keepdims=True)  # <= 0, the maximum exactly 0
+        exp = np.exp(shifted / temperature)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
@@ -45,7 +58,7 @@ def entropy(weights: np.ndarray) -> np.ndarray:
     """Shannon entropy in nats over the last axis: 0 for one-hot, log T for uniform weights."""
     weights = np.asarray(weights, dtype=np.float64)
     logs = np.log(np.where(weights > 0, weights, 1.0))
-    return -(weights * logs).sum(axis=-1)
+    return -(weights * logs).sum(axis=-1) + 0.0  # + 0.0 turns a one-hot's -0.0 into 0.0
 
 
 def example_scores(head_dim: int = 64, num_keys: int = 8, seed: int = 2) -> np.ndarray:
@@ -116,7 +129,7 @@ class SoftmaxTemperatureState:
     """
 
     def __init__(self, scores: Sequence[float], temperature: float = 1.0, labels: Sequence[str] | None = None):
-        scores = np.asarray(scores, dtype=np.float64)
+        scores = _check_scores(scores)
         if scores.ndim != 1 or scores.size < 2:
             raise ValueError(f"scores must be a 1-D array of at least 2 values, got shape {scores.shape}.")
         if labels is not None and len(labels) != scores.size:
