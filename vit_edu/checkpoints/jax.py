@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from vit_edu.checkpoints.formats import Converted, RawCheckpoint
+from vit_edu.checkpoints.layouts import check_block_numbers, check_qkv_parts
 
 _ATTN = "MultiHeadDotProductAttention_1/"
 JAX_TOP = {"cls": "cls_token", "Transformer/posembed_input/pos_embedding": "pos_embed",
@@ -46,40 +47,62 @@ def _need_ndim(raw: RawCheckpoint, key: str, value: torch.Tensor, ndim: int, lay
 def from_jax(raw: RawCheckpoint) -> Converted:
     """Rename and re-lay-out a JAX checkpoint's arrays to vit_edu keys; heads come from the q/k/v kernels."""
     converted = Converted("jax", {}, source=raw.source)
-    qkv: dict[tuple[str, str], dict[int, torch.Tensor]] = {}
+    qkv: dict[tuple[str, str], dict[int, tuple[str, torch.Tensor]]] = {}
+    blocks: set[str] = set()
+    head_layout: tuple[str, tuple[int, int]] | None = None  # (key, (k, d_h)) of the first attention kernel
     for key, value in zip(jax_keys(list(raw.tensors)), raw.tensors.values()):
-        block = re.fullmatch(r"Transformer/encoderblock_(\d+)/(.+)", key)
+        block = re.fullmatch(r"Transformer/encoderblock_([0-9]+)/(.+)", key)
         inner = block.group(2) if block else ""
+        if block:
+            blocks.add(block.group(1))
         part = re.fullmatch(_ATTN + r"(query|key|value)/(kernel|bias)", inner)
         if key == "embedding/kernel":  # (P, P, C, D) -> (D, C, P, P)
             value = _need_ndim(raw, key, value, 4, "(P, P, C, D)").permute(3, 2, 0, 1)
         elif key == "head/kernel" or inner in ("MlpBlock_3/Dense_0/kernel", "MlpBlock_3/Dense_1/kernel"):
             value = _need_ndim(raw, key, value, 2, "a 2-D (in, out) kernel").T
         elif inner == _ATTN + "out/kernel":  # (k, d_h, D) -> (D, k d_h)
-            value = _need_ndim(raw, key, value, 3, "(heads, head_dim, D)").flatten(0, 1).T
+            value = _need_ndim(raw, key, value, 3, "(heads, head_dim, D)")
+            head_layout = _same_heads(raw, head_layout, key, tuple(value.shape[:2]))
+            value = value.flatten(0, 1).T
         elif part:
             kind = "weight" if part.group(2) == "kernel" else "bias"
             expected = (3, "(D, heads, head_dim)") if kind == "weight" else (2, "(heads, head_dim)")
             value = _need_ndim(raw, key, value, *expected)
-            if kind == "weight":  # (D, k, d_h) -> (k d_h, D); the shape tells k and d_h
-                converted.known.update(heads=value.shape[1], dim_head=value.shape[2])
-            value = value.flatten(1).T if kind == "weight" else value.flatten()
-            qkv.setdefault((block.group(1), kind), {})[_JAX_QKV.index(part.group(1))] = value
+            head_layout = _same_heads(raw, head_layout, key, tuple(value.shape[-2:]))
+            value = value.flatten(1).T if kind == "weight" else value.flatten()  # (k d_h, D) or (k d_h,)
+            qkv.setdefault((block.group(1), kind), {})[_JAX_QKV.index(part.group(1))] = (key, value)
             continue
         if key.startswith("pre_logits/"):
             converted.features_only = True
         elif key in JAX_TOP:
             converted.tensors[JAX_TOP[key]] = value.contiguous()
+            converted.origins[JAX_TOP[key]] = key
         elif block and inner in _JAX_BLOCK:
-            converted.tensors[f"blocks.{block.group(1)}.{_JAX_BLOCK[inner]}"] = value.contiguous()
+            name = f"blocks.{block.group(1)}.{_JAX_BLOCK[inner]}"
+            converted.tensors[name], converted.origins[name] = value.contiguous(), key
         else:
             converted.unexpected.append(key)
+    check_block_numbers(blocks, raw.source, "Transformer/encoderblock_{}")
+    if head_layout is not None:  # the shape tells k and d_h
+        converted.known.update(heads=head_layout[1][0], dim_head=head_layout[1][1])
     for (index, kind), parts in qkv.items():
         if sorted(parts) != [0, 1, 2]:
             raise ValueError(f"{raw.source}: encoderblock_{index} lacks some of the query/key/value {kind}s.")
-        stacked = torch.cat([parts[0], parts[1], parts[2]], dim=0)  # (3 k d_h, D) or (3 k d_h,)
-        converted.tensors[f"blocks.{index}.attn.qkv.{kind}"] = stacked.contiguous()
+        ordered = [parts[0], parts[1], parts[2]]
+        check_qkv_parts(ordered, raw.source)
+        name = f"blocks.{index}.attn.qkv.{kind}"
+        converted.tensors[name] = torch.cat([v for _, v in ordered], dim=0).contiguous()  # (3 k d_h, D) or (3 k d_h,)
+        converted.origins[name] = ", ".join(k for k, _ in ordered)
     return converted
+
+
+def _same_heads(raw: RawCheckpoint, first: tuple[str, tuple[int, int]] | None, key: str,
+                heads: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """Every attention kernel must split into the same (heads, head_dim): the model has one k for all blocks."""
+    if first is not None and first[1] != heads:
+        raise ValueError(f"{raw.source}: {key!r} has (heads, head_dim) = {heads} but {first[0]!r} has {first[1]}; "
+                         "all blocks of a ViT have the same heads. The file is damaged.")
+    return first or (key, heads)
 
 
 def to_jax_arrays(model) -> dict[str, np.ndarray]:

@@ -74,6 +74,94 @@ def to_transformers_state_dict(state_dict: dict[str, torch.Tensor], layout: str 
     return out
 
 
+def check_block_numbers(numbers: set[str], source: str, name: str) -> int:
+    """The depth L of encoder blocks numbered ``numbers``, which must be exactly 0, 1, ..., L-1.
+
+    Checked before anything is built: a checkpoint's depth must be what its tensors hold, not the
+    largest number in a key (one key ``blocks.100000000.norm1.weight`` would otherwise build 10^8 blocks).
+    ``name`` shows a block's key, e.g. ``"blocks.{}"`` or ``"encoderblock_{}"``.
+    """
+    depth = len(numbers)
+    width = len(str(depth))
+    wrong = sorted((n for n in numbers if not (n.isascii() and n.isdigit() and (n == "0" or n[0] != "0")
+                                              and len(n) <= width and int(n) < depth)), key=lambda n: (len(n), n))
+    if wrong:
+        shown = ", ".join(name.format(n[:20]) for n in wrong[:3])
+        raise ValueError(
+            f"{source} numbers its encoder blocks wrongly ({shown}): {depth} blocks must be numbered 0 to "
+            f"{depth - 1} without gaps. The file is damaged or not a ViT checkpoint."
+        )
+    return depth
+
+
+def check_qkv_parts(parts: list[tuple[str, torch.Tensor]], source: str) -> None:
+    """Query, key and value tensors that are stacked into one must agree in shape and dtype (otherwise
+    ``torch.cat`` fails, splits the heads in the wrong places, or promotes an integer tensor to float)."""
+    (first_name, first), *others = parts
+    for name, value in others:
+        if value.dtype != first.dtype or value.shape != first.shape:
+            raise ValueError(
+                f"{source}: {first_name!r} is {tuple(first.shape)} {first.dtype} but {name!r} is "
+                f"{tuple(value.shape)} {value.dtype}; query, key and value must have the same shape and dtype. "
+                "The file is damaged."
+            )
+
+
+def _put(ours: dict, origins: dict, name: str, value, key: str, source: str) -> None:
+    """Store a renamed tensor; two of the file's names for the same parameter would silently overwrite."""
+    if name in ours:
+        raise ValueError(f"{source} has both {origins[name]!r} and {key!r}, two names for the same weight; "
+                         "the file mixes layouts or is damaged.")
+    ours[name], origins[name] = value, key
+
+
+def rename_transformers(
+    state_dict: dict[str, torch.Tensor], source: str = "the state dict"
+) -> tuple[dict[str, torch.Tensor], list[str], dict[str, str]]:
+    """:func:`from_transformers_state_dict` that also returns each renamed tensor's original name and
+    checks what renaming relies on: layers numbered 0..L-1, and q/k/v parts that can be stacked."""
+    ours: dict[str, torch.Tensor] = {}
+    origins: dict[str, str] = {}
+    unused: list[str] = []
+    qkv_parts: dict[tuple[str, str], dict[int, tuple[str, torch.Tensor]]] = {}
+    reverse_top = {v: k for k, v in _TOP_KEYS.items()}
+    layers: set[str] = set()
+    for key, value in state_dict.items():
+        bare = key[4:] if key.startswith("vit.") else key
+        match = re.fullmatch(r"(?:layers|encoder\.layer)\.([0-9]+)\.(.+)\.(weight|bias)", bare)
+        if bare in reverse_top:
+            _put(ours, origins, reverse_top[bare], value, key, source)
+        elif key.startswith("classifier."):
+            _put(ours, origins, "head." + key.split(".", 1)[1], value, key, source)
+        elif match:
+            index, inner, kind = match.groups()
+            layers.add(index)
+            qkv_index = next((names.index(inner) for names in _QKV.values() if inner in names), None)
+            block_key = next((ours_name for ours_name, names in _BLOCK_KEYS.items() if inner in names), None)
+            if qkv_index is not None:
+                part = qkv_parts.setdefault((index, kind), {})
+                if qkv_index in part:
+                    raise ValueError(f"{source} has both {part[qkv_index][0]!r} and {key!r}, two names for the "
+                                     "same weight; the file mixes layouts or is damaged.")
+                part[qkv_index] = (key, value)
+            elif block_key is not None:
+                _put(ours, origins, f"blocks.{index}.{block_key}.{kind}", value, key, source)
+            else:
+                unused.append(key)
+        else:
+            unused.append(key)
+    check_block_numbers(layers, source, "layer {}")
+    for (index, kind), parts in qkv_parts.items():
+        if sorted(parts) != [0, 1, 2]:
+            raise ValueError(f"{source}: layer {index} has only {len(parts)} of the query/key/value {kind} tensors.")
+        ordered = [parts[0], parts[1], parts[2]]
+        check_qkv_parts(ordered, source)
+        name = f"blocks.{index}.attn.qkv.{kind}"
+        ours[name] = torch.cat([value for _, value in ordered], dim=0)  # (3 I, D) or (3 I,)
+        origins[name] = ", ".join(key for key, _ in ordered)
+    return ours, unused, origins
+
+
 def from_transformers_state_dict(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename a transformers ViT state dict (either layout, with or without ``vit.``) to vit_edu keys.
 
@@ -81,33 +169,7 @@ def from_transformers_state_dict(state_dict: dict[str, torch.Tensor]) -> tuple[d
         ``(ours, unused)``: the renamed tensors and the keys that have no vit_edu counterpart
         (e.g. ``pooler.dense.*`` of ``ViTModel``).
     """
-    ours: dict[str, torch.Tensor] = {}
-    unused: list[str] = []
-    qkv_parts: dict[tuple[str, str], dict[int, torch.Tensor]] = {}
-    reverse_top = {v: k for k, v in _TOP_KEYS.items()}
-    for key, value in state_dict.items():
-        bare = key[4:] if key.startswith("vit.") else key
-        match = re.fullmatch(r"(?:layers|encoder\.layer)\.(\d+)\.(.+)\.(weight|bias)", bare)
-        if bare in reverse_top:
-            ours[reverse_top[bare]] = value
-        elif key.startswith("classifier."):
-            ours["head." + key.split(".", 1)[1]] = value
-        elif match:
-            index, inner, kind = match.groups()
-            qkv_index = next((names.index(inner) for names in _QKV.values() if inner in names), None)
-            block_key = next((ours_name for ours_name, names in _BLOCK_KEYS.items() if inner in names), None)
-            if qkv_index is not None:
-                qkv_parts.setdefault((index, kind), {})[qkv_index] = value
-            elif block_key is not None:
-                ours[f"blocks.{index}.{block_key}.{kind}"] = value
-            else:
-                unused.append(key)
-        else:
-            unused.append(key)
-    for (index, kind), parts in qkv_parts.items():
-        if sorted(parts) != [0, 1, 2]:
-            raise ValueError(f"layer {index}: found only {len(parts)} of the query/key/value {kind} tensors.")
-        ours[f"blocks.{index}.attn.qkv.{kind}"] = torch.cat([parts[0], parts[1], parts[2]], dim=0)
+    ours, unused, _ = rename_transformers(state_dict)
     return ours, unused
 
 

@@ -13,6 +13,10 @@ as JSON (key ``vit_edu_config``) next to your own notes (``{"accuracy": "0.97"}`
 Security: a pickle can run any code while it is read. Only formats that cannot are read by
 default (safetensors; ``.npz`` with ``allow_pickle=False``); ``.pt/.pth/.bin`` go through
 ``torch.load(weights_only=True)``, which refuses everything but tensors and plain containers.
+A checkpoint is untrusted input in other ways too: what it declares (array shapes, unpacked sizes,
+block numbers, sizes in ``config.json``) is checked against what it holds before memory is allocated,
+its tensors may hold at most ``max_bytes``, and values that cannot be trained weights (integers,
+NaN, infinity) are refused rather than cast.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from vit_edu.checkpoints.files import read_raw
+from vit_edu.checkpoints.files import DEFAULT_MAX_BYTES, check_max_bytes, read_raw
 from vit_edu.checkpoints.formats import (
     CONFIG_KEY,
     FORMATS,
@@ -45,6 +49,7 @@ from vit_edu.model import ViT
 from vit_edu.patches import conv_weight_from_linear
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "FORMATS",
     "load_checkpoint",
     "read_checkpoint_config",
@@ -85,7 +90,8 @@ def save_checkpoint(
 
     Args:
         model: a vit_edu :class:`ViT` (either patch-embedding form; saved in the conv layout of timm).
-        path: the file to write, e.g. ``"runs/digits.safetensors"``; parent folders are created.
+        path: the file to write, ending in ``.safetensors`` (e.g. ``"runs/digits.safetensors"``: the
+            suffix tells people and tools the format); parent folders are created.
         overwrite: replace an existing file. Without it an existing file raises ``FileExistsError``.
         metadata: your notes, strings (ints and floats are converted), e.g. ``{"accuracy": "0.973"}``;
             read them back with :func:`read_checkpoint_metadata`.
@@ -102,6 +108,12 @@ def save_checkpoint(
     if path.is_dir():
         raise IsADirectoryError(
             f"path {str(path)!r} is a directory; give a file name such as {str(path / 'model.safetensors')!r}."
+        )
+    if path.suffix.lower() != ".safetensors":  # a .pt or .bin name would promise a pickle
+        fixed = path.with_suffix("") if path.stem.lower().endswith(".safetensors") else path.with_suffix(".safetensors")
+        raise ValueError(
+            f"save_checkpoint writes safetensors, so the file name must end in .safetensors, got {str(path)!r}; "
+            f"use e.g. {str(fixed)!r}."
         )
     if path.exists() and not overwrite:
         raise FileExistsError(
@@ -144,7 +156,7 @@ def read_checkpoint_config(path: str | os.PathLike) -> ViTConfig:
             f"{str(path)!r} has no {CONFIG_KEY!r} metadata, so it was not written by vit_edu.save_checkpoint; "
             "use load_checkpoint(path, heads=...) to infer the config from its tensors."
         )
-    return config_from_json(metadata[CONFIG_KEY])
+    return config_from_json(metadata[CONFIG_KEY], f"the {CONFIG_KEY!r} metadata of {str(path)!r}")
 
 
 def detect_format(raw: RawCheckpoint) -> str:
@@ -194,6 +206,7 @@ def load_checkpoint(
     path_or_state_dict: str | os.PathLike | Mapping[str, torch.Tensor],
     format: str = "auto",
     strict: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     **overrides,
 ) -> ViT:
     """Build a :class:`ViT` holding the weights of a checkpoint (in eval mode).
@@ -203,7 +216,10 @@ def load_checkpoint(
             Face ``save_pretrained`` folder, or an in-memory state dict (tensors or numpy arrays).
         format: ``"auto"`` (guess from the file and the key names) or one of ``FORMATS``.
         strict: ``True`` raises ``ValueError`` listing missing, unexpected and mis-shaped keys;
-            ``False`` warns and loads what matches (the rest keeps its fresh initialisation).
+            ``False`` warns and loads what matches (the rest keeps its fresh initialisation), as long as
+            the file supplies most of the model.
+        max_bytes: the most tensor bytes the checkpoint may hold (4 GiB by default); a file that holds
+            or declares more is refused before it is read.
         **overrides: ``ViT`` keyword arguments. Those the tensors determine (``dim``, ``depth``,
             ``mlp_dim``, ``patch_size``, ``channels``, ``num_classes``) must agree with them, except
             ``num_classes=0`` which drops the head. ``heads`` is needed when neither the file, a
@@ -213,12 +229,17 @@ def load_checkpoint(
     Returns:
         The model, ``model.eval()``-ed. ``model.checkpoint_info`` says which format was read and
         what was ignored.
+
+    Raises:
+        ValueError: the checkpoint is damaged, crafted, larger than ``max_bytes`` or does not fit; the
+            message names the file and the tensor or field at fault.
+        TypeError: an argument of the wrong type, or a field of the wrong type in the file's config.
     """
     if format not in ("auto", *FORMATS):
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}.")
     if not isinstance(strict, bool):
         raise TypeError(f"strict must be True or False, got {strict!r}.")
-    raw = read_raw(path_or_state_dict)
+    raw = read_raw(path_or_state_dict, max_bytes=check_max_bytes(max_bytes))
     converted = to_vit_edu(raw, format)
     model = build_model(converted, strict=strict, overrides=overrides, stacklevel=3)
     for note in converted.notes:
