@@ -51,6 +51,7 @@ def test_the_checks_can_fail():
         "message does not name the file", "a pickled payload ran"]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("item", IN_PROCESS, ids=lambda c: c.name)
 def test_fault_in_process(item):

@@ -216,6 +216,7 @@ def test_the_pixel_limit_is_named(capsys, attention_files):
     assert f"{Image.MAX_IMAGE_PIXELS:,} pixels (PIL.Image.MAX_IMAGE_PIXELS" in err
 
 
+@pytest.mark.slow
 def test_sixteen_bit_images_are_scaled_by_their_bit_depth(tmp_path):
     ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "grey16.png")
