@@ -6,8 +6,8 @@ import tempfile
 
 import nbformat
 import pytest
+from support.cli import run_here
 
-from vit_edu.__main__ import main
 from vit_edu.classroom.editions import lesson_paths, write_student_notebooks
 from vit_edu.classroom.site import export_html
 
@@ -24,13 +24,6 @@ def source(tmp_path):
     return folder
 
 
-def run_here(capsys, *args):
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("command", ["student-notebooks", "export-html"])

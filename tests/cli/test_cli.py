@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.cli import run_here
 
 from vit_edu import ViT, save_checkpoint
 from vit_edu.__main__ import main
@@ -24,14 +25,6 @@ def run(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-def run_here(capsys, *args):
-    """``main(args)`` in this process -> (exit code, stdout, stderr); argparse errors exit with 2."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def totals(stdout):

@@ -11,21 +11,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.cli import run_here
 
 from vit_edu import ViT, save_checkpoint
-from vit_edu.__main__ import main
 from vit_edu.cli.commands import read_image
 from vit_edu.training.loop import History
-
-
-def run_here(capsys, *args):
-    """``main(args)`` in this process -> (exit code, stdout, stderr); argparse errors exit with 2."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_line_error(code, err, fragment):
