@@ -9,6 +9,7 @@ import torch
 from sklearn.metrics import accuracy_score
 from torch.utils.data import DataLoader, TensorDataset
 
+from vit_edu.data.digits import load_digits_split
 from vit_edu.exercises.training import (
     SCHEDULE_CASES,
     STEPS_CASES,
@@ -20,6 +21,7 @@ from vit_edu.exercises.training import (
     reference_steps_per_epoch,
 )
 from vit_edu.training.loop import learning_rate_at
+from vit_edu.training.recipes import COURSE_RECIPES
 
 
 def _unfinished(*args, **kwargs):
@@ -58,7 +60,12 @@ def test_accuracy_cases_against_sklearn():
 
 # --- steps per epoch --------------------------------------------------------------------------------
 def test_steps_right_answers_pass():
-    assert check_steps_per_epoch(lambda n, b, drop: n // b if drop else -(-n // b)).passed
+    feedback = check_steps_per_epoch(lambda n, b, drop: n // b if drop else -(-n // b))
+    assert feedback.passed
+    # the example it gives is the training lesson's digits epoch, counted the way a DataLoader counts it
+    recipe = COURSE_RECIPES["digits"].training
+    loader = DataLoader(range(len(load_digits_split().train_labels)), batch_size=recipe["batch_size"], drop_last=True)
+    assert f"is {len(loader)} steps" in feedback.message and len(loader) == 21
     assert check_steps_per_epoch(lambda num_examples, batch_size, drop_last: len(
         DataLoader(range(num_examples), batch_size=batch_size, drop_last=drop_last))).passed
 

@@ -165,6 +165,7 @@ def _cls_interpolated(pos_embed, patch_size, old_size, new_size):
 def test_resample_right_answers_pass(answer):
     feedback = check_resample_for_resolution(answer)
     assert feedback.passed, feedback.message
+    assert "-> (1, 145, D)." in feedback.message  # the new shape written as the old one is, D unquoted
 
 
 @pytest.mark.parametrize(("answer", "mistake", "words"), [

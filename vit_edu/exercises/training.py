@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
+from vit_edu.data.digits import load_digits_split
 from vit_edu.exercises.feedback import Feedback, run_for_number
+from vit_edu.training.recipes import COURSE_RECIPES
 
 # --------------------------------------------------------------------------- steps per epoch
 STEPS_CASES = [dict(num_examples=1347, batch_size=128, drop_last=True),
@@ -60,8 +62,11 @@ def check_steps_per_epoch(function: Callable[[int, int, bool], Any]) -> Feedback
             return Feedback(False, f"for {case} expected {want}, got {result:g}: divide the number of examples by "
                                    "the batch size.", {**details, "mistake": "wrong_operation"})
         return Feedback(False, f"for {case} expected {want}, got {result:g}.", details)
+    n = len(load_digits_split().train_labels)  # the split the digits recipe trains on
+    b = COURSE_RECIPES["digits"].training["batch_size"]
     return Feedback(True, "right: an epoch is floor(n / B) steps, plus one if a partial last batch is kept "
-                          "(vit_edu.training.loop drops it, so its digits epoch of 1347 images is 10 steps).")
+                          f"(vit_edu.training.loop drops it, so the digits recipe's epoch of {n} images in batches "
+                          f"of {b} is {n // b} steps).")
 
 
 # --------------------------------------------------------------------------- warm-up + cosine schedule

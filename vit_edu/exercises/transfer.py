@@ -151,7 +151,7 @@ def check_resample_for_resolution(function: Callable[[torch.Tensor, int, int, in
         if matches(reference_resample(pos_embed, patch, old_size, new_size, mode)):
             return Feedback(True, f"{mode} 2-D interpolation from the {old_size // patch}x{old_size // patch} to the "
                             f"{new_size // patch}x{new_size // patch} patch grid, class token kept: "
-                            f"(1, {pos_embed.shape[1]}, D) -> {(*expected_shape[:2], 'D')}.",
+                            f"(1, {pos_embed.shape[1]}, D) -> (1, {expected_shape[1]}, D).",
                             {**details, "mistake": None, "mode": mode})
     if result.shape == (1, new_tokens, dim):
         return Feedback(False, "the class token's row is missing: put pos_embed[:, :1] back in front.",
