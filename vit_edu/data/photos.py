@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vit_edu.checks import check_int
+
 # Colour photos whose files ship in the scikit-image wheel (checked in ``photo_path``).
 PHOTO_NAMES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
 _PHOTO_FILES = {"astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png",
@@ -42,8 +44,8 @@ def load_photo(name: str, size: int | None = None) -> np.ndarray:
         name: one of ``PHOTO_NAMES`` (or ``"camera"``).
         size: if given, centre-crop to a square and resize (with anti-aliasing) to size x size.
     """
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
-        raise ValueError(f"size must be a positive int (pixels) or None, got {size!r}.")
+    if size is not None:
+        check_int(size, "size", hint=" (pixels) or None")
     path = photo_path(name)  # checks the name before scikit-image loads
     from skimage.io import imread
     from skimage.transform import resize
@@ -67,7 +69,6 @@ def sample_photos(size: int = 32, names: tuple[str, ...] = PHOTO_NAMES) -> torch
         raise TypeError(f"names must be a tuple of photo names such as ('chelsea',), got {names!r}.")
     if not names:
         raise ValueError(f"names must hold at least one photo name; choose from {sorted(_PHOTO_FILES)}.")
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size must be a positive int (pixels), got {size!r}.")
+    check_int(size, "size", hint=" (pixels)")
     photos = np.stack([load_photo(name, size) for name in names])  # (n, S, S, 3)
     return torch.from_numpy(photos).permute(0, 3, 1, 2).contiguous()  # (n, 3, S, S)
