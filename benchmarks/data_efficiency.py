@@ -1,9 +1,10 @@
 """Data-efficiency sweep of the inductive-bias lesson: a small CNN vs a ViT of the same size, on 10-100 % of the data.
 
-For every task in ``vit_edu.training.data_efficiency.TASKS`` (digits; shapes with colour clutter), both
-models, the task's fractions (0.1/0.25/0.5/1.0 for digits) and seeds 0/1/2, train with the same
+For every task in ``vit_edu.training.data_efficiency.TASKS`` (digits; shapes with colour clutter), the
+three models (CNN, hybrid, ViT), the task's fractions (0.1/0.25/0.5/1.0 for digits) and seeds 0/1/2, train with the same
 budget of optimiser steps (``vit_edu.training.data_efficiency.run_one``) and write one JSON table
-with every per-seed row, the per-(model, fraction) summary and the settings:
+with every per-seed row (test and training accuracy, the last epoch's training loss), the
+per-(model, fraction) summary and the settings (recipe, seeds, parameter counts, the chance loss ln K):
 
     python benchmarks/data_efficiency.py                       # all tasks -> benchmarks/results/data_efficiency.json
     python benchmarks/data_efficiency.py --tasks digits --update   # recompute these runs, keep the others
@@ -29,7 +30,15 @@ from pathlib import Path
 
 import torch
 
-from vit_edu.training.data_efficiency import MODEL_NAMES, SUMMARY_BY, TASKS, build_model, run_one, task_data
+from vit_edu.training.data_efficiency import (
+    MODEL_NAMES,
+    SUMMARY_BY,
+    TASKS,
+    build_model,
+    chance_loss,
+    run_one,
+    task_data,
+)
 from vit_edu.training.results import summarize
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "data_efficiency.json"
@@ -53,12 +62,15 @@ def _data(task: str) -> tuple:
 def _settings(task: str, rows: list[dict]) -> dict:
     spec = TASKS[task]
     data = spec.recipe.data
-    cnn, vit = build_model(task, "cnn", 0), build_model(task, "vit", 0)
+    cnn, hybrid, vit = (build_model(task, model, 0) for model in ("cnn", "hybrid", "vit"))
     return {
         "dataset": data["dataset"], "clutter": data.get("clutter"), "num_train": data.get("num_train"),
         "num_test": data.get("num_test"), "vit": spec.recipe.model, "vit_parameters": vit.num_parameters(),
+        "vit_input_normalization": spec.recipe.input_normalization,
         "cnn": {"width": cnn.width, "depth": cnn.depth, "kernel_size": cnn.kernel_size, "pool_every": cnn.pool_every},
-        "cnn_parameters": cnn.num_parameters(), **spec.recipe.training,
+        "cnn_parameters": cnn.num_parameters(),
+        "hybrid": {"stem_width": hybrid.stem_width, "stride": hybrid.stride, "tokens": hybrid.config.num_patches},
+        "hybrid_parameters": hybrid.num_parameters(), "chance_loss": chance_loss(task), **spec.recipe.training,
         "fractions": sorted({r["fraction"] for r in rows if r["task"] == task}),
         "seeds": sorted({r["seed"] for r in rows if r["task"] == task}),
     }
@@ -69,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=None, choices=list(TASKS),
                         help="tasks to train (default: all, or none with --merge)")
     parser.add_argument("--fractions", nargs="+", type=float, default=None, help="default: each task's own")
+    parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=list(MODEL_NAMES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel processes (default 1)")
@@ -84,14 +97,15 @@ def main(argv: list[str] | None = None) -> int:
               "computed (or merged) now.", file=sys.stderr)
         return 2
     jobs = [(t, m, f, s, args.threads) for t in args.tasks for f in (args.fractions or TASKS[t].fractions)
-            for s in args.seeds for m in MODEL_NAMES]
+            for s in args.seeds for m in args.models]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for row in pool.map(_run, jobs):
             rows.append(row)
-            print(f"{row['task']:>14} {row['model']:>4} {row['fraction']:>5.2f} seed {row['seed']}: "
-                  f"test {row['test_accuracy']:.3f} train {row['train_accuracy']:.3f} ({row['seconds']:.0f} s)",
+            print(f"{row['task']:>14} {row['model']:>6} {row['fraction']:>5.2f} seed {row['seed']}: "
+                  f"test {row['test_accuracy']:.3f} train {row['train_accuracy']:.3f} loss {row['train_loss']:.3f} "
+                  f"({row['seconds']:.0f} s)",
                   flush=True)
     for path in args.merge:
         rows += json.loads(path.read_text())["rows"]
@@ -112,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(table, indent=1) + "\n")
     for s in table["summary"]:
-        print(f"{s['task']:>14} {s['model']:>4} {s['fraction']:>5.2f}: {s['mean']:.3f} +- {s['std']:.3f}")
+        print(f"{s['task']:>14} {s['model']:>6} {s['fraction']:>5.2f}: {s['mean']:.3f} +- {s['std']:.3f}")
     print(f"wrote {args.out} ({len(rows)} runs trained or merged in {time.perf_counter() - start:.0f} s)")
     return 0
 

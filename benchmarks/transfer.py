@@ -4,10 +4,13 @@ For every method of ``vit_edu.training.transfer.METHODS`` at 32 px, every budget
 (5, 10, 20, 50, all) and seeds 0/1/2, train with the same budget of optimiser steps
 (``vit_edu.training.transfer.run_transfer``) on digits pasted into clutter, starting from the committed
 pre-trained checkpoint; then fine-tune at 48 px with resampled position embeddings. Prints the
-table (mean and min over seeds) and writes every per-seed row, the summary and the recipes:
+table (mean and min over seeds) and writes every per-seed row (test and training accuracy, the last
+epoch's training loss), the summary and the recipes. ``--long-steps`` adds the evidence for a model that
+stays near chance: the ViT from scratch on all labels, trained that many steps instead of the shared
+budget (``long_runs`` in the table):
 
     python benchmarks/transfer.py                              # -> benchmarks/results/transfer.json
-    python benchmarks/transfer.py --methods linear_probe --budgets 5 --seeds 0 --out /tmp/row.json
+    python benchmarks/transfer.py --methods linear_probe --budgets 5 --seeds 0 --long-steps 0 --out /tmp/row.json
 
 Runs use ``--threads`` torch threads (default 1: tiny models gain nothing from more, and on a shared
 CPU extra threads mostly spin). The file is never overwritten without ``--force``.
@@ -16,7 +19,9 @@ CPU extra threads mostly spin). The file is never overwritten without ``--force`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import platform
 import sys
 from pathlib import Path
@@ -29,6 +34,7 @@ from vit_edu.training.results import summarize
 from vit_edu.training.transfer import (
     BUDGETS,
     METHODS,
+    NUM_CLASSES,
     SUMMARY_BY,
     SUMMARY_ORDER,
     TRANSFER_RECIPE,
@@ -72,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default="5,10,20,50,all", help="labels per class, 'all' = every image")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--high-res", type=int, default=48, help="also fine-tune at this size (0: skip)")
+    parser.add_argument("--long-steps", type=int, default=1500,
+                        help="also train the scratch ViT on all labels this many steps (0: skip)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--force", action="store_true", help="overwrite --out")
@@ -94,10 +102,22 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * row['test_accuracy']:5.1f}%  ({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
     summary = summarize(rows, by=SUMMARY_BY, order=SUMMARY_ORDER)
     print(format_table(summary))
+    long_runs = []
+    if args.long_steps:
+        steps = args.long_steps
+        longer = dataclasses.replace(TRANSFER_RECIPE, downstream=TRANSFER_RECIPE.downstream.updated(
+            training={"steps": steps, "warmup_steps": steps // 10}))
+        for seed in seeds:
+            row = run_transfer("scratch", None, seed, data=data.setdefault(32, downstream_data(
+                32, **TRANSFER_RECIPE.downstream.data)), pretrained=pretrained, recipe=longer)
+            long_runs.append(row)
+            print(f"scratch, all labels, {steps} steps, seed {seed}: {100 * row['test_accuracy']:5.1f}%, "
+                  f"training loss {row['train_loss']:.3f} (ln 10 = {math.log(NUM_CLASSES):.3f})", file=sys.stderr, flush=True)
     info = read_checkpoint_metadata(pretrained_path())
     table = {"recipe": recipe_as_dict(), "pretrained": {k: info[k] for k in ("test_accuracy", "seed", "epochs")},
              "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
-             "num_test": len(data[32].test_labels) if 32 in data else None, "rows": rows, "summary": summary}
+             "num_test": len(data[32].test_labels) if 32 in data else None, "chance_loss": math.log(NUM_CLASSES),
+             "rows": rows, "summary": summary, "long_runs": long_runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(table, indent=1) + "\n")
     return 0

@@ -199,9 +199,12 @@ def test_stratified_subsets_are_nested_balanced_and_seeded():
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_the_two_models_of_a_task_have_about_the_same_size(task):
-    cnn, vit = build_model(task, "cnn", 0), build_model(task, "vit", 0)
+def test_the_models_of_a_task_have_about_the_same_size(task):
+    cnn, hybrid, vit = (build_model(task, model, 0) for model in ("cnn", "hybrid", "vit"))
     assert abs(cnn.num_parameters() - vit.num_parameters()) / vit.num_parameters() < 0.05
+    # the hybrid's stem adds its convolutions to the ViT's transformer, with as many tokens
+    assert 0 < hybrid.num_parameters() - vit.num_parameters() < 0.1 * vit.num_parameters()
+    assert hybrid.config.num_patches == vit.config.num_patches
     with pytest.raises(ValueError, match="model"):
         build_model(task, "resnet", 0)
 
@@ -228,10 +231,13 @@ def test_committed_table_is_complete_and_its_summary_matches_its_rows(table):
         # the stored settings are those of the code (else the table is stale)
         assert settings["vit_parameters"] == build_model(task, "vit", 0).num_parameters()
         assert settings["cnn_parameters"] == build_model(task, "cnn", 0).num_parameters()
+        assert settings["hybrid_parameters"] == build_model(task, "hybrid", 0).num_parameters()
         recipe = TASKS[task].recipe
         assert settings["vit"] == recipe.model
+        assert tuple(settings["vit_input_normalization"]) == recipe.input_normalization
         assert {key: settings[key] for key in recipe.training} == recipe.training
-    assert len(rows) == sum(2 * len(s["fractions"]) * len(s["seeds"]) for s in table["tasks"].values())
+        assert settings["seeds"] == [0, 1, 2]
+    assert len(rows) == sum(len(MODEL_NAMES) * len(s["fractions"]) * len(s["seeds"]) for s in table["tasks"].values())
     assert summarize(rows, by=SUMMARY_BY) == table["summary"]
     with pytest.raises(KeyError, match=r"no row has fraction=0\.3"):
         find_row(rows, task="digits", model="vit", fraction=0.3, seed=0)
@@ -272,3 +278,11 @@ def test_sweep_tasks_hold_a_step_budget_recipe():
         SweepTask("bad", digits.recipe.updated(data={"dataset": "cifar"}))
     with pytest.raises(ValueError, match="fraction"):
         SweepTask("bad", digits.recipe, fractions=(0.5, 2.0))
+
+
+def test_every_run_of_the_committed_table_left_the_chance_loss(table):
+    # a fair comparison: the shared step budget is long enough that every model's training loss has left
+    # ln K, where a uniform prediction starts (at a tenth of the way down, at least)
+    for row in table["rows"]:
+        start = math.log(TASKS[row["task"]].recipe.model["num_classes"])
+        assert row["train_loss"] < 0.9 * start, row

@@ -193,3 +193,16 @@ def test_transfer_recipe_shares_one_step_budget_and_has_an_lr_per_method():
         dataclasses.replace(TRANSFER_RECIPE, downstream=downstream.updated(training={"lr": 1e-3}))
     with pytest.raises(TypeError, match="downstream must be a Recipe"):
         TransferRecipe(downstream={"model": {}}, lr=TRANSFER_RECIPE.lr)
+
+
+def test_only_the_scratch_vit_scales_its_inputs():
+    # the pre-trained ViT has its pre-training normalisation folded into the patch embedding, so fine-tuning
+    # and the probe feed it images in [0, 1]; scaling them again would shift every token
+    assert PRETRAIN_RECIPE.input_normalization == (0.5, 0.5) and PRETRAIN_RECIPE.model["weight_init"] == "jax"
+    assert TRANSFER_RECIPE.recipe_for("scratch").input_normalization == PRETRAIN_RECIPE.input_normalization
+    for method in ("finetune", "linear_probe", "cnn"):
+        recipe = TRANSFER_RECIPE.recipe_for(method)
+        assert recipe.input_normalization is None
+        assert (recipe.model, recipe.training) == (TRANSFER_RECIPE.downstream.model, TRANSFER_RECIPE.downstream.training)
+    with pytest.raises(ValueError, match="method must be one of"):
+        TRANSFER_RECIPE.recipe_for("resnet")

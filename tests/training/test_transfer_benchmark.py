@@ -1,6 +1,7 @@
 """``benchmarks/transfer.py`` reproduces a row of its committed table (benchmarks/results/transfer.json)."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vit_edu.training.results import find_row, summarize
-from vit_edu.training.transfer import SUMMARY_BY, SUMMARY_ORDER
+from vit_edu.training.transfer import NUM_CLASSES, SUMMARY_BY, SUMMARY_ORDER, recipe_as_dict
 
 pytestmark = pytest.mark.slow  # runs the benchmark script
 
@@ -32,10 +33,23 @@ def test_committed_table_is_complete():
         assert all(stored[key] == s[key] for key in ("seeds", "mean", "min", "max"))
 
 
+def test_committed_table_was_made_with_the_recipes_in_the_code_and_records_losses():
+    table = json.loads(TABLE.read_text())
+    assert table["recipe"] == json.loads(json.dumps(recipe_as_dict()))
+    assert table["chance_loss"] == pytest.approx(math.log(NUM_CLASSES))
+    assert all(isinstance(row["train_loss"], float) for row in table["rows"])
+    # the evidence for the scratch ViT: all labels, trained five times the shared budget, three seeds
+    long_runs = table["long_runs"]
+    assert [r["seed"] for r in long_runs] == [0, 1, 2]
+    shared = find_row(table["rows"], method="scratch", image_size=32, per_class=None, seed=0)["steps"]
+    assert all(r["method"] == "scratch" and r["per_class"] is None and r["steps"] >= 5 * shared for r in long_runs)
+
+
 def test_benchmark_script_reproduces_the_linear_probe_row(tmp_path):
     out = tmp_path / "row.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "transfer.py"), "--methods", "linear_probe",
-                             "--budgets", "5", "--seeds", "0", "--high-res", "0", "--out", str(out)],
+                             "--budgets", "5", "--seeds", "0", "--high-res", "0", "--long-steps", "0",
+                             "--out", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "linear_probe" in result.stdout

@@ -6,14 +6,21 @@ course scale we can only test the first half: train both models on 10 %, 25 %, 5
 of a small training set and compare test accuracies.
 
 Fairness rules, the same for both models of a task:
-- about the same number of parameters (the CNN's width c is chosen by ``match_cnn_width``);
+- about the same number of parameters (the CNN's width c is chosen by ``match_cnn_width``; the
+  hybrid is the ViT on a small conv stem's feature map, with as many tokens as the ViT);
 - the same optimiser, learning-rate schedule, batch size and number of optimiser *steps*
   (``vit_edu.training.loop.train``; fewer images means more epochs, so every run gets the same
   compute budget in updates);
 - the same stratified, nested training subset for a given seed (10 % of seed 0 lies inside
-  25 % of seed 0, ...), the same test set, the same augmentation (none for the digits).
+  25 % of seed 0, ...), the same test set, the same augmentation (none for the digits);
+- each model trained the way that works for it: the ViT with the paper's initialisation
+  (``weight_init="jax"``) and inputs scaled to [-1, 1] (the recipe's ``input_normalization``,
+  the training lesson's finding); the CNN and the hybrid, whose first layer is a convolution
+  followed by BatchNorm, on the images as they are.
 
-A task's ViT, data and training budget are one :class:`~vit_edu.training.recipes.Recipe`.
+A task's ViT, data and training budget are one :class:`~vit_edu.training.recipes.Recipe`; the
+three models are :data:`MODEL_NAMES`: ``"cnn"``, ``"hybrid"`` (:class:`~vit_edu.training.hybrid.HybridViT`,
+paper §3.1) and ``"vit"``.
 
 ``benchmarks/data_efficiency.py`` runs the full sweep and commits the table to
 ``benchmarks/results/data_efficiency.json`` (summarised and looked up with
@@ -22,6 +29,8 @@ A task's ViT, data and training budget are one :class:`~vit_edu.training.recipes
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,10 +42,11 @@ from vit_edu.checks import check_int
 from vit_edu.data.digits import load_digits_split
 from vit_edu.data.shapes import make_shapes
 from vit_edu.training.cnn import SmallCNN, match_cnn_width
+from vit_edu.training.hybrid import HybridViT
 from vit_edu.training.loop import evaluate
 from vit_edu.training.recipes import Recipe, optimizer_steps, train_with_recipe
 
-MODEL_NAMES = ("cnn", "vit")
+MODEL_NAMES = ("cnn", "hybrid", "vit")
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 DATASETS = ("digits", "shapes")
 # How the sweep's table is summarised over seeds (vit_edu.training.results.summarize).
@@ -60,6 +70,7 @@ class SweepTask:
             ``num_test`` and the generator seeds ``train_seed``, ``test_seed``) and the step budget
             (``training``) that both models share.
         cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the ViT.
+        stem_width: channels of the hybrid's conv stem (its stride is the ViT's patch size).
         fractions: the shares of the training set the sweep uses.
     """
 
@@ -67,6 +78,7 @@ class SweepTask:
     recipe: Recipe
     cnn_depth: int = 3
     cnn_pool_every: int = 0
+    stem_width: int = 8
     fractions: tuple[float, ...] = FRACTIONS
 
     def __post_init__(self) -> None:
@@ -80,31 +92,42 @@ class SweepTask:
             raise ValueError(f"recipe.data['dataset'] must be one of {DATASETS}, got {dataset!r}.")
         check_int(self.cnn_depth, "cnn_depth")
         check_int(self.cnn_pool_every, "cnn_pool_every", minimum=0, hint=" (0: no pooling)")
+        check_int(self.stem_width, "stem_width")
         object.__setattr__(self, "fractions", tuple(_check_fraction(f) for f in self.fractions))
 
+
+# Both ViTs use the recipe that makes a small ViT train on a CPU budget (the training lesson): the paper's
+# initialisation and inputs in [-1, 1]. Digits: P = 4 (N = 4 tokens), which the training lesson found
+# better than P = 2 for 8 x 8 digits.
+_VIT_RECIPE = dict(weight_init="jax")
+_INPUTS_TO_PLUS_MINUS_ONE = (0.5, 0.5)
 
 TASKS: dict[str, SweepTask] = {
     "digits": SweepTask(
         "digits",
         Recipe(
-            model=dict(image_size=8, patch_size=2, channels=1, num_classes=10, dim=32, depth=2, heads=2, mlp_dim=64),
+            model=dict(image_size=8, patch_size=4, channels=1, num_classes=10, dim=32, depth=2, heads=2, mlp_dim=64,
+                       **_VIT_RECIPE),
             data=dict(dataset="digits"),
             training=dict(steps=600, batch_size=64, lr=3e-3, weight_decay=0.1, warmup_steps=30, max_shift=0,
                           flip=False, label_smoothing=0.0),
+            input_normalization=_INPUTS_TO_PLUS_MINUS_ONE,
         ),
-        cnn_depth=3, cnn_pool_every=0,
+        cnn_depth=3, cnn_pool_every=0, stem_width=8,
     ),
-    # The harder shapes: the object must be found by its shape among coloured distractors. More data, the
-    # augmentation of the course's shapes model, and only two fractions (a CPU budget).
+    # The harder shapes: the object must be found by its shape among coloured distractors, in any hue. More
+    # data, random shifts, flips and label smoothing, and only two fractions (a CPU budget).
     "shapes_colour": SweepTask(
         "shapes_colour",
         Recipe(
-            model=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=48, depth=3, heads=3, mlp_dim=96),
+            model=dict(image_size=32, patch_size=4, channels=3, num_classes=4, dim=48, depth=3, heads=3, mlp_dim=96,
+                       **_VIT_RECIPE),
             data=dict(dataset="shapes", clutter="colour", num_train=8000, num_test=2000, train_seed=1, test_seed=2),
             training=dict(steps=750, batch_size=128, lr=3e-3, weight_decay=0.1, warmup_steps=60, max_shift=1,
                           flip=True, label_smoothing=0.1),
+            input_normalization=_INPUTS_TO_PLUS_MINUS_ONE,
         ),
-        cnn_depth=4, cnn_pool_every=1, fractions=(0.25, 1.0),
+        cnn_depth=4, cnn_pool_every=1, stem_width=16, fractions=(0.25, 1.0),
     ),
 }
 
@@ -146,17 +169,32 @@ def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch
 
 
 def build_model(task: str | SweepTask, model: str, seed: int) -> nn.Module:
-    """The task's ViT, or a :class:`SmallCNN` whose width makes its parameter count closest to the ViT's."""
+    """The task's ViT; a :class:`SmallCNN` whose width makes its parameter count closest to the ViT's; or the
+    :class:`HybridViT`: the ViT's transformer on a conv stem whose stride is the ViT's patch size."""
     task = get_task(task)
     if model not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}.")
     vit = task.recipe.build_model(seed=seed)
     if model == "vit":
         return vit
+    if model == "hybrid":
+        return HybridViT(task.recipe.model, stride=vit.config.patch_size[0], stem_width=task.stem_width, seed=seed)
     channels, classes = vit.config.channels, vit.config.num_classes
     width = match_cnn_width(vit.num_parameters(), channels=channels, num_classes=classes, depth=task.cnn_depth)
     return SmallCNN(channels=channels, num_classes=classes, width=width, depth=task.cnn_depth,
                     pool_every=task.cnn_pool_every, seed=seed)
+
+
+def model_recipe(task: str | SweepTask, model: str) -> Recipe:
+    """The recipe ``model`` trains with: the task's, without input normalisation for the CNN and the hybrid.
+
+    Both start with a convolution followed by BatchNorm, which undoes any fixed scaling of the inputs;
+    the ViT's linear patch embedding does not, so only the ViT takes its inputs in [-1, 1].
+    """
+    task = get_task(task)
+    if model not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}.")
+    return task.recipe if model == "vit" else dataclasses.replace(task.recipe, input_normalization=None)
 
 
 def run_one(
@@ -167,7 +205,7 @@ def run_one(
 
     Args:
         task: a name in :data:`TASKS` or a :class:`SweepTask`.
-        model: ``"cnn"`` or ``"vit"``.
+        model: one of :data:`MODEL_NAMES`.
         fraction: share of the training set in (0, 1].
         seed: seeds the subset, the initial weights and the data order.
         data: the output of :func:`task_data`, to avoid rebuilding it for every run.
@@ -176,24 +214,31 @@ def run_one(
 
     Returns:
         A row: task, model, fraction, seed, num_train, parameters, steps, test_accuracy,
-        train_accuracy and seconds (wall clock, machine-dependent); ``(row, network)`` with
-        ``return_model``.
+        train_accuracy and train_loss (of the last epoch; it starts at about ln K, see :func:`chance_loss`)
+        and seconds (wall clock, machine-dependent); ``(row, network)`` with ``return_model``.
     """
     task = get_task(task)
     train_images, train_labels, test_images, test_labels = task_data(task) if data is None else data
     index = stratified_subset(train_labels, fraction, seed)
     network = build_model(task, model, seed)
     start = time.perf_counter()
-    history = train_with_recipe(network, task.recipe, train_images[index], train_labels[index], seed=seed,
+    recipe = model_recipe(task, model)
+    history = train_with_recipe(network, recipe, train_images[index], train_labels[index], seed=seed,
                                 device="cpu", progress=progress)
     row = {
         "task": task.name, "model": model, "fraction": fraction, "seed": seed, "num_train": len(index),
         "parameters": sum(p.numel() for p in network.parameters()),
-        "steps": optimizer_steps(task.recipe.train_settings(len(index)), len(index)),
+        "steps": optimizer_steps(recipe.train_settings(len(index)), len(index)),
         "test_accuracy": evaluate(network, test_images, test_labels),
-        "train_accuracy": history.train_accuracy[-1], "seconds": time.perf_counter() - start,
+        "train_accuracy": history.train_accuracy[-1], "train_loss": history.train_loss[-1],
+        "seconds": time.perf_counter() - start,
     }
     return (row, network) if return_model else row
+
+
+def chance_loss(task: str | SweepTask) -> float:
+    """ln K: the cross-entropy of a uniform prediction over the task's K classes, where training starts."""
+    return math.log(get_task(task).recipe.model["num_classes"])
 
 
 def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
@@ -211,15 +256,17 @@ def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
         from matplotlib.figure import Figure
 
         ax = Figure(figsize=(4.2, 3.2), dpi=80).add_subplot()
-    colours = {"cnn": "tab:blue", "vit": "tab:orange"}
+    colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:orange"}
+    labels = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
     for model in MODEL_NAMES:
         summary = [s for s in table["summary"] if (s["task"], s["model"]) == (task, model)]
         if not summary:
-            raise ValueError(f"the table has no rows for task={task!r}, model={model!r}.")
+            raise ValueError(f"the table has no rows for task={task!r}, model={model!r}; re-run "
+                             "benchmarks/data_efficiency.py for it.")
         rows = [r for r in table["rows"] if (r["task"], r["model"]) == (task, model)]
         points = [(r["fraction"], r["test_accuracy"]) for r in rows]
         ax.plot([s["fraction"] for s in summary], [s["mean"] for s in summary], "-o", color=colours[model],
-                label=f"{model.upper()} (mean of {summary[0]['seeds']} seed{'s' if summary[0]['seeds'] > 1 else ''})")
+                label=f"{labels[model]} (mean of {summary[0]['seeds']} seed{'s' if summary[0]['seeds'] > 1 else ''})")
         ax.scatter(*zip(*points), s=12, color=colours[model], alpha=0.4)
     ax.set_xscale("log")
     ax.set_xticks(list(FRACTIONS), [f"{f:.0%}" for f in FRACTIONS])
