@@ -168,8 +168,10 @@ def check_resample_for_resolution(function: Callable[[torch.Tensor, int, int, in
                         "and interpolate only pos_embed[:, 1:].", {**details, "mistake": "class token changed"})
     for mode in ("bicubic", "bilinear"):
         if matches(reference_resample(pos_embed, patch, old_size, new_size, mode, align_corners=True)):
-            return Feedback(False, "use align_corners=False: each embedding belongs to the centre of its patch.",
-                            {**details, "mistake": "align_corners"})
+            return Feedback(False, "use align_corners=False: each embedding belongs to the centre of its patch, as "
+                            "in timm and transformers. (align_corners=True pins the corner embeddings to the new "
+                            "corners, like the authors' JAX code with scipy.ndimage.zoom; a valid choice, but not "
+                            "this exercise's.)", {**details, "mistake": "align_corners"})
     flat = F.interpolate(rearrange(pos_embed[:, 1:], "1 n d -> 1 d n"), size=new_tokens, mode="linear")
     if matches(torch.cat([pos_embed[:, :1], rearrange(flat, "1 d n -> 1 n d")], dim=1)):
         return Feedback(False, "you interpolated the flat sequence (1-D): reshape the patches to their (h, w) grid "
