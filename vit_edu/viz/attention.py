@@ -1,5 +1,6 @@
-"""Figures for the attention-maps lesson: attention maps per layer and head, methods side by side, attention
-distance vs depth (paper Fig. 7 right), localisation vs depth.
+"""Figures for the attention lessons: attention matrices as heatmaps (self-attention lesson), and for the
+attention-maps lesson attention maps per layer and head, methods side by side, attention distance vs depth
+(paper Fig. 7 right), localisation vs depth.
 
 All functions return a pyplot-free :class:`matplotlib.figure.Figure` (``display(fig)`` in a
 notebook); maps are (N,) or (B, N) patch maps, upsampled with ``nearest`` so every patch stays a
@@ -15,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vit_edu.analysis.attention_maps import upsample_map
+from vit_edu.checks import check_number
 from vit_edu.viz.render import new_figure
 
 
@@ -137,4 +139,79 @@ def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> 
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=6, loc="lower right")
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
+    return figure
+
+
+TARGET_MARKERS = (("o", "tab:cyan"), ("x", "lime"), ("s", "tab:pink"), ("+", "white"))
+
+
+def _check_labels(labels: Sequence[str] | None, size: int, name: str) -> None:
+    if labels is not None and len(labels) != size:
+        raise ValueError(f"{name} must have one label per row/column ({size}), got {len(labels)}.")
+
+
+def attention_heatmaps_figure(weights: torch.Tensor, titles: Sequence[str] | None = None,
+                              query_labels: Sequence[str] | None = None, key_labels: Sequence[str] | None = None,
+                              targets: Mapping[str, torch.Tensor] | None = None, annotate: bool = False,
+                              vmax: float = 1.0, cell: float = 0.3) -> Figure:
+    """Attention matrices A (Eq. 6) as heatmaps side by side: one row per query, one column per key.
+
+    Args:
+        weights: (k, T, S) one matrix per panel (e.g. per head), or a single (T, S) matrix.
+        titles: one title per panel (default ``head 0``, ``head 1``, ...).
+        query_labels, key_labels: tick labels of the T rows and S columns (default their positions).
+        targets: legend label -> (T,) key index for every query; each panel marks the cell
+            (i, target[i]) of every row, to show where a relation would point.
+        annotate: write every weight in its cell (for small matrices).
+        vmax: top of the shared colour scale, which starts at 0 (weights are in [0, 1]).
+        cell: inches per matrix entry.
+    """
+    if not isinstance(weights, torch.Tensor) or weights.dim() not in (2, 3):
+        got = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise ValueError(f"weights must be a (k, T, S) or (T, S) tensor of attention weights, got {got}.")
+    check_number(vmax, "vmax", minimum=0.0, open_minimum=True)
+    matrices = (weights[None] if weights.dim() == 2 else weights).detach().float()  # (k, T, S)
+    panels, rows, columns = matrices.shape
+    titles = [f"head {h}" for h in range(panels)] if titles is None else list(titles)
+    if len(titles) != panels:
+        raise ValueError(f"titles must have one title per panel ({panels}), got {len(titles)}.")
+    _check_labels(query_labels, rows, "query_labels")
+    _check_labels(key_labels, columns, "key_labels")
+    targets = dict(targets or {})
+    if len(targets) > len(TARGET_MARKERS):
+        raise ValueError(f"targets can mark at most {len(TARGET_MARKERS)} relations, got {len(targets)}.")
+    for name, target in targets.items():
+        if not isinstance(target, torch.Tensor) or tuple(target.shape) != (rows,):
+            raise ValueError(f"targets[{name!r}] must be a ({rows},) tensor of key indices, one per query.")
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= columns):
+            raise ValueError(f"targets[{name!r}] must hold key indices in 0..{columns - 1}.")
+
+    width = panels * (cell * columns + 0.9) + 1.0
+    figure = new_figure(width, cell * rows + 1.3 + 0.2 * bool(targets), dpi=80)
+    figure.set_layout_engine("constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    query_labels = [str(i) for i in range(rows)] if query_labels is None else list(query_labels)
+    key_labels = [str(j) for j in range(columns)] if key_labels is None else list(key_labels)
+    for ax, matrix, title in zip(axes, matrices, titles):
+        image = ax.imshow(matrix.numpy(), cmap="inferno", vmin=0.0, vmax=vmax, interpolation="nearest")
+        if annotate:
+            for i in range(rows):
+                for j in range(columns):
+                    value = float(matrix[i, j])
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                            color="black" if value > 0.6 * vmax else "white")
+        for (name, target), (marker, colour) in zip(targets.items(), TARGET_MARKERS):
+            style = {"facecolors": "none", "edgecolors": colour} if marker in "os" else {"color": colour}
+            ax.scatter(target.numpy(), np.arange(rows), marker=marker, s=40, linewidths=1.3, label=name, **style)
+        ax.set_xticks(range(columns), key_labels, fontsize=7, rotation=90 if max(map(len, key_labels)) > 3 else 0)
+        ax.set_yticks(range(rows), query_labels, fontsize=7)
+        ax.set_xlabel("key j (attended to)", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    axes[0].set_ylabel("query i (attending)", fontsize=8)
+    colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
+    colorbar.set_label("attention weight A[i, j]", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
+    if targets:
+        figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(targets),
+                      fontsize=7, frameon=False)
     return figure
