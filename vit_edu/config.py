@@ -21,9 +21,10 @@ from vit_edu.checks import Size2d, check_choice, check_divisible, check_int, che
 POOL_CHOICES = ("cls", "mean")
 PATCH_EMBEDDING_CHOICES = ("conv", "linear")
 WEIGHT_INIT_CHOICES = ("timm", "jax")
+POSITION_EMBEDDING_CHOICES = ("learned", "learned_2d", "sincos_2d", "none")
 
-__all__ = ["PATCH_EMBEDDING_CHOICES", "POOL_CHOICES", "PRESETS", "PRESET_NAMES", "WEIGHT_INIT_CHOICES", "Size2d",
-           "ViTConfig", "preset", "preset_for_shape", "to_2tuple"]
+__all__ = ["PATCH_EMBEDDING_CHOICES", "POOL_CHOICES", "POSITION_EMBEDDING_CHOICES", "PRESETS", "PRESET_NAMES",
+           "WEIGHT_INIT_CHOICES", "Size2d", "ViTConfig", "preset", "preset_for_shape", "to_2tuple"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ class ViTConfig:
         patch_embedding: ``"conv"`` or ``"linear"``, two forms of the same map E (see patches.py).
         weight_init: ``"timm"`` (std 0.02 everywhere) or ``"jax"`` (the paper's code: Xavier-uniform,
             LeCun-normal patch projection, zero head); see init.py.
+        position_embedding: what E_pos is (embeddings.py; the paper's ablation, Appendix D.4, Table 8):
+            ``"learned"``: one learned (N + 1, D) table, the paper's default (1-D: row i for token i);
+            ``"learned_2d"``: the paper's 2-D variant, a learned column table (w, D/2) and row table
+            (h, D/2), concatenated per patch, plus a learned D vector for the class token (D even);
+            ``"sincos_2d"``: fixed 2-D sine-cosine features of the patch's column and row, no
+            parameters, as in "Simple ViT" (Beyer et al., 2022) and MAE; the class token gets 0 (D a
+            multiple of 4); ``"none"``: no positions at all, so the patches are a set.
     """
 
     image_size: tuple[int, int] = (224, 224)
@@ -73,6 +81,7 @@ class ViTConfig:
     layer_norm_eps: float = 1e-6
     patch_embedding: str = "conv"
     weight_init: str = "timm"
+    position_embedding: str = "learned"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", to_2tuple(self.image_size, "image_size"))
@@ -94,6 +103,16 @@ class ViTConfig:
         check_choice(self.pool, "pool", POOL_CHOICES)
         check_choice(self.patch_embedding, "patch_embedding", PATCH_EMBEDDING_CHOICES)
         check_choice(self.weight_init, "weight_init", WEIGHT_INIT_CHOICES)
+        check_choice(self.position_embedding, "position_embedding", POSITION_EMBEDDING_CHOICES)
+        parts = {"learned_2d": (2, "a column half and a row half"), "sincos_2d": (4, "sin and cos of x and of y")}
+        if self.position_embedding in parts and self.dim % parts[self.position_embedding][0]:
+            split, what = parts[self.position_embedding]
+            fixed = (self.dim // split + 1) * split
+            raise ValueError(
+                f"position_embedding={self.position_embedding!r} splits each position vector into {split} equal "
+                f"parts ({what}), so dim must be a multiple of {split}, got dim={self.dim}. Choose e.g. "
+                f"dim={fixed}, or position_embedding='learned'."
+            )
         if isinstance(self.layer_norm_eps, bool) or not isinstance(self.layer_norm_eps, (int, float)):
             raise TypeError(f"layer_norm_eps must be a small positive float, got {self.layer_norm_eps!r}.")
         # An infinite eps divides every token by infinity (all logits equal); NaN fails no plain comparison.

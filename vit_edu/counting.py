@@ -5,13 +5,17 @@ T = N + 1 tokens and I = heads * head_dim (= D in the paper):
 
     patch projection   P^2 C D + D              (E and its bias)
     class token        D
-    positions          (N + 1) D
+    positions          (N + 1) D                ("learned"; see below for the other kinds)
     per block:
       attention        D (3I) + 3I + I D + D    (= 4D^2 + 4D when I = D)
       MLP              D M + M + M D + D        (= 2DM + M + D)
       two LayerNorms   4D
     final LayerNorm    2D
     head               D K + K                  (0 when K = 0)
+
+Positions by ``position_embedding`` (Appendix D.4), with the grid h x w = N: ``"learned"`` (N + 1) D;
+``"learned_2d"`` D + (h + w) D/2 (the class token's vector and one D/2 vector per row and per
+column); ``"sincos_2d"`` and ``"none"`` 0.
 
 FLOPs count a multiply-add as 2 FLOPs and include only the matrix products (patch projection,
 qkv, q k^T, A v, output projection, MLP, head); LayerNorm, softmax, GELU, the additions and the
@@ -44,13 +48,20 @@ def parameter_breakdown(config: ViTConfig) -> OrderedDict[str, int]:
     return OrderedDict(
         patch_projection=config.patch_dim * d + d,
         class_token=d,
-        position_embeddings=config.seq_len * d,
+        position_embeddings=position_parameters(config),
         attention=depth * attention_per_block,
         mlp=depth * mlp_per_block,
         block_norms=depth * norms_per_block,
         final_norm=2 * d,
         head=d * k + k if k > 0 else 0,
     )
+
+
+def position_parameters(config: ViTConfig) -> int:
+    """Learned parameters of E_pos for ``config.position_embedding`` (module docstring)."""
+    d, (height, width) = config.dim, config.grid_size
+    return {"learned": config.seq_len * d, "learned_2d": d + (height + width) * (d // 2)}.get(
+        config.position_embedding, 0)
 
 
 def count_parameters(config: ViTConfig) -> int:

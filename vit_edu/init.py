@@ -4,7 +4,7 @@
 - every Linear and the patch-projection Conv2d: truncated normal, std 0.02, cut at +-2 std;
   biases zero;
 - LayerNorm: weight 1, bias 0;
-- class token and position embeddings: truncated normal, std 0.02.
+- class token and learned position embeddings (every kind's tables): truncated normal, std 0.02.
 
 ``"jax"``, the paper's own code (google-research/vision_transformer, as timm's ``jax_impl``):
 - Linear layers: Xavier-uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); the fused qkv
@@ -12,7 +12,8 @@
   biases zero;
 - the patch projection: LeCun normal, truncated normal with std 1 / sqrt(P^2 C) (the std of the
   *truncated* distribution, as ``jax.nn.initializers.lecun_normal``);
-- the head and the class token: zero; position embeddings: normal, std 0.02; LayerNorm: 1 and 0.
+- the head and the class token: zero; learned position embeddings (every kind's tables): normal,
+  std 0.02; LayerNorm: 1 and 0.
 Its weights are 4-8x larger than std 0.02, so a freshly built model's attention is less uniform
 and its patch embedding does not drown in the position embeddings. For the course's shapes model
 it is what lets training leave the chance plateau within an epoch (see vit_edu/training/recipes.py).
@@ -31,6 +32,7 @@ from torch import nn
 
 from vit_edu.checks import check_choice
 from vit_edu.config import WEIGHT_INIT_CHOICES
+from vit_edu.embeddings import POSITION_PARAMETER_NAMES
 
 INIT_STD = 0.02
 _TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to +-2
@@ -57,7 +59,7 @@ def _xavier_uniform(weight: torch.Tensor, generator: torch.Generator | None, par
 
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int | None = None, scheme: str = "timm") -> nn.Module:
-    """Initialise ``model`` in place (Linear, Conv2d, LayerNorm, ``cls_token``, ``pos_embed``).
+    """Initialise ``model`` in place (Linear, Conv2d, LayerNorm, ``cls_token``, position tables).
 
     Args:
         model: any module built from vit_edu parts.
@@ -75,7 +77,7 @@ def init_weights(model: nn.Module, seed: int | None = None, scheme: str = "timm"
     if scheme == "jax":
         return _init_jax(model, generator)
     for name, param in model.named_parameters():
-        if name.split(".")[-1] in ("cls_token", "pos_embed"):
+        if name.split(".")[-1] == "cls_token" or name.split(".")[-1] in POSITION_PARAMETER_NAMES:
             _trunc_normal(param, generator)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -96,7 +98,7 @@ def _reset_bias_and_norm(module: nn.Module) -> None:
 def _init_jax(model: nn.Module, generator: torch.Generator | None) -> nn.Module:
     """The ``"jax"`` scheme (module docstring); the head is the module named ``head``."""
     for name, param in model.named_parameters():
-        if name.split(".")[-1] == "pos_embed":
+        if name.split(".")[-1] in POSITION_PARAMETER_NAMES:
             param.normal_(0.0, INIT_STD, generator=generator)
         elif name.split(".")[-1] == "cls_token":
             nn.init.zeros_(param)

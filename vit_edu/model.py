@@ -26,9 +26,16 @@ import torch
 from torch import nn
 
 from vit_edu.block import EncoderBlock
-from vit_edu.checks import Size2d, check_image_batch, to_2tuple
+from vit_edu.checks import Size2d, check_choice, check_image_batch, to_2tuple
 from vit_edu.config import ViTConfig
-from vit_edu.embeddings import add_class_token_and_positions, resample_position_embeddings
+from vit_edu.embeddings import (
+    RESAMPLE_MODES,
+    add_class_token_and_positions,
+    learned_2d_position_embeddings,
+    resample_axis_embeddings,
+    resample_position_embeddings,
+    sincos_2d_position_embeddings,
+)
 from vit_edu.init import init_weights
 from vit_edu.patches import PatchEmbedding
 
@@ -40,8 +47,8 @@ class ViT(nn.Module):
         config: a :class:`ViTConfig`; its docstring describes every hyper-parameter
             (``image_size, patch_size, num_classes, dim, depth, heads, mlp_dim, channels, dim_head,
             dropout, emb_dropout, attention_dropout, pool, layer_norm_eps, patch_embedding,
-            weight_init``). Without a config, the keywords build one; with a config, keywords
-            change those fields (``ViT(preset("S/16"), num_classes=10)``).
+            weight_init, position_embedding``). Without a config, the keywords build one; with a
+            config, keywords change those fields (``ViT(preset("S/16"), num_classes=10)``).
         seed: seed for the initial weights (see init.py); ``None`` uses torch's global RNG.
 
     NOTE(deviation): vit-pytorch defaults to ``dim_head=64``; here ``None`` means ``dim // heads``,
@@ -56,7 +63,14 @@ class ViT(nn.Module):
         self.config = cfg
         self.patch_embed = PatchEmbedding(cfg.patch_size, cfg.channels, cfg.dim, form=cfg.patch_embedding)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))  # x_class
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim))  # E_pos
+        if cfg.position_embedding == "learned":
+            self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim))  # E_pos
+        elif cfg.position_embedding == "learned_2d":  # the paper's 2-D variant (Appendix D.4)
+            height, width = cfg.grid_size
+            self.pos_embed_cls = nn.Parameter(torch.zeros(1, 1, cfg.dim))  # the class token's position
+            self.pos_embed_col = nn.Parameter(torch.zeros(1, width, cfg.dim // 2))  # X-embedding
+            self.pos_embed_row = nn.Parameter(torch.zeros(1, height, cfg.dim // 2))  # Y-embedding
+        # "sincos_2d" is computed from the grid in position_embeddings(); "none" has no E_pos
         self.pos_drop = nn.Dropout(cfg.emb_dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(cfg.dim, cfg.heads, cfg.head_dim, cfg.mlp_dim, cfg.dropout,
@@ -78,11 +92,45 @@ class ViT(nn.Module):
         check_image_batch(images, self.config.channels, self.config.image_size,
                           dtype=None if weight is None else weight.dtype)
 
+    def __getattr__(self, name: str):
+        # Code written for the default model reads model.pos_embed; for the other kinds it gets this message
+        # instead of torch's bare "has no attribute".
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            kind = getattr(self.__dict__.get("config"), "position_embedding", "learned")
+            if name != "pos_embed" or kind == "learned":
+                raise
+            raise AttributeError(
+                f"this ViT has position_embedding={kind!r}, so it has no learned (1, N + 1, D) table pos_embed. "
+                "Use model.position_embeddings() for its E_pos (None for 'none'), or build the model with "
+                "position_embedding='learned'."
+            ) from None
+
     # ----------------------------------------------------------------- forward
+    def position_embeddings(self) -> torch.Tensor | None:
+        """E_pos as one (1, N + 1, D) tensor (row 0: the class token) for every kind; ``None`` for ``"none"``.
+
+        ``"learned"``: the parameter ``pos_embed`` itself; ``"learned_2d"``: the column and row
+        tables concatenated per patch; ``"sincos_2d"``: the fixed table, zeros for the class token.
+        """
+        kind = self.config.position_embedding
+        if kind == "learned":
+            return self.pos_embed  # (1, N + 1, D)
+        if kind == "learned_2d":
+            return learned_2d_position_embeddings(self.pos_embed_cls, self.pos_embed_col,
+                                                  self.pos_embed_row)  # (1, N + 1, D)
+        if kind == "sincos_2d":
+            like = self.cls_token
+            table = sincos_2d_position_embeddings(self.config.grid_size, self.config.dim, device=like.device,
+                                                  dtype=like.dtype)  # (N, D)
+            return torch.cat([torch.zeros_like(table[:1]), table])[None]  # (1, N + 1, D)
+        return None
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Eq. 1: (B, C, H, W) -> z_0 (B, N + 1, D), after embedding dropout."""
         patches = self.patch_embed(images)  # (B, N, D)
-        tokens = add_class_token_and_positions(patches, self.cls_token, self.pos_embed)  # (B, N + 1, D)
+        tokens = add_class_token_and_positions(patches, self.cls_token, self.position_embeddings())  # (B, N + 1, D)
         return self.pos_drop(tokens)
 
     def forward_features(self, images: torch.Tensor, return_attention: bool = False):
@@ -143,13 +191,26 @@ class ViT(nn.Module):
     def resample_position_embeddings(self, image_size: Size2d, mode: str = "bicubic") -> ViT:
         """Adapt the model in place to a new image size by 2-D interpolation of E_pos (§3.2).
 
-        The patch size stays; the grid becomes (H / P_h, W / P_w). Returns ``self``.
+        The patch size stays; the grid becomes (H / P_h, W / P_w). Per ``position_embedding``:
+        ``"learned"`` interpolates the table in 2-D; ``"learned_2d"`` interpolates the column and
+        row tables, each along its axis (the same as 2-D interpolation of the concatenated
+        table); ``"sincos_2d"`` computes the fixed table for the new grid; ``"none"`` has nothing
+        to adapt. Returns ``self``.
         """
+        check_choice(mode, "mode", RESAMPLE_MODES)
         new_cfg = self.config.replace(image_size=to_2tuple(image_size, "image_size"))
-        resampled = resample_position_embeddings(
-            self.pos_embed.data, self.config.grid_size, new_cfg.grid_size, mode=mode
-        )
-        self.pos_embed = nn.Parameter(resampled, requires_grad=self.pos_embed.requires_grad)
+        kind = self.config.position_embedding
+        if kind == "learned":
+            resampled = resample_position_embeddings(
+                self.pos_embed.data, self.config.grid_size, new_cfg.grid_size, mode=mode
+            )
+            self.pos_embed = nn.Parameter(resampled, requires_grad=self.pos_embed.requires_grad)
+        elif kind == "learned_2d":
+            height, width = new_cfg.grid_size
+            for name, length in (("pos_embed_col", width), ("pos_embed_row", height)):
+                old = getattr(self, name)
+                setattr(self, name, nn.Parameter(resample_axis_embeddings(old.data, length, mode),
+                                                 requires_grad=old.requires_grad))
         self.config = new_cfg
         return self
 

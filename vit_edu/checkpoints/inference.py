@@ -2,7 +2,10 @@
 
 What shapes determine (with ``patch_embed.proj.weight`` (D, C, P_h, P_w)):
 D, C, P from the patch kernel; L from the block indices; M from ``fc1`` (M, D); K from the head;
-N from ``pos_embed`` (1, N + 1, D) (a square grid is assumed unless ``image_size`` is given).
+N from ``pos_embed`` (1, N + 1, D) (a square grid is assumed unless ``image_size`` is given). Other
+kinds of position embedding (``position_embedding`` in a vit_edu file's config, or an override):
+``"learned_2d"`` gives the grid (h, w) from its row (1, h, D/2) and column (1, w, D/2) tables;
+``"sincos_2d"`` and ``"none"`` hold no tensor, so N comes from the declared ``image_size``.
 The number of heads k is *not* in a fused qkv weight (3 k d_h, D): it comes from the source
 (a vit_edu config, a ``config.json``, JAX kernels (D, k, d_h)), from ``overrides``, or from a paper
 preset with the same D, L and M; otherwise :func:`resolve_config` asks for ``heads=...``.
@@ -23,7 +26,8 @@ import torch
 
 from vit_edu.checkpoints.formats import Converted
 from vit_edu.checkpoints.layouts import check_block_numbers
-from vit_edu.config import PRESETS, ViTConfig, preset_for_shape
+from vit_edu.checks import check_choice
+from vit_edu.config import POSITION_EMBEDDING_CHOICES, PRESETS, ViTConfig, preset_for_shape
 from vit_edu.model import ViT
 from vit_edu.patches import linear_weight_from_conv
 
@@ -43,9 +47,10 @@ def _named(origins: dict[str, str], key: str) -> str:
 
 
 def infer_shapes(tensors: dict[str, torch.Tensor], source: str = "the checkpoint",
-                 origins: dict[str, str] | None = None) -> dict:
+                 origins: dict[str, str] | None = None, position_embedding: str = "learned") -> dict:
     """The config fields that tensor shapes determine (see the module docstring); ``origins`` gives the
-    file's own names of renamed tensors, for the messages."""
+    file's own names of renamed tensors, for the messages. ``num_patches`` is ``None`` when the
+    kind of ``position_embedding`` holds no table; ``grid`` is (h, w) for ``"learned_2d"``, else ``None``."""
     def named(key: str) -> str:
         return _named(origins or {}, key)
 
@@ -74,9 +79,23 @@ def infer_shapes(tensors: dict[str, torch.Tensor], source: str = "the checkpoint
     fits("blocks.0.attn.qkv.weight", qkv, qkv.shape[0] % 3 == 0 and qkv.shape[1] == dim, f"(3 * k * d_h, D={dim})")
     fc1 = need("blocks.0.mlp.fc1.weight", 2)  # (M, D)
     fits("blocks.0.mlp.fc1.weight", fc1, fc1.shape[1] == dim, f"(M, D={dim})")
-    pos_embed = need("pos_embed", 3)  # (1, N + 1, D)
-    fits("pos_embed", pos_embed, pos_embed.shape[0] == 1 and pos_embed.shape[1] >= 2 and pos_embed.shape[2] == dim,
-         f"(1, N + 1, D={dim})")
+    num_patches, grid = None, None
+    if position_embedding == "learned":
+        pos_embed = need("pos_embed", 3)  # (1, N + 1, D)
+        fits("pos_embed", pos_embed, pos_embed.shape[0] == 1 and pos_embed.shape[1] >= 2 and pos_embed.shape[2] == dim,
+             f"(1, N + 1, D={dim})")
+        num_patches = pos_embed.shape[1] - 1
+    elif position_embedding == "learned_2d":
+        cls_position = need("pos_embed_cls", 3)  # (1, 1, D)
+        fits("pos_embed_cls", cls_position, tuple(cls_position.shape) == (1, 1, dim), f"(1, 1, D={dim})")
+        lengths = []
+        for key, axis in (("pos_embed_row", "h"), ("pos_embed_col", "w")):
+            table = need(key, 3)  # (1, h, D/2) or (1, w, D/2)
+            fits(key, table, dim % 2 == 0 and table.shape[0] == 1 and table.shape[2] == dim // 2,
+                 f"(1, {axis}, D/2) with D={dim} even")
+            lengths.append(table.shape[1])
+        grid = (lengths[0], lengths[1])
+        num_patches = grid[0] * grid[1]
     num_classes = 0
     if "head.weight" in tensors:
         head = need("head.weight", 2)  # (K, D)
@@ -85,7 +104,7 @@ def infer_shapes(tensors: dict[str, torch.Tensor], source: str = "the checkpoint
     return dict(
         dim=dim, channels=channels, patch_size=(proj.shape[2], proj.shape[3]), depth=depth,
         mlp_dim=fc1.shape[0], inner_dim=qkv.shape[0] // 3, num_classes=num_classes,
-        num_patches=pos_embed.shape[1] - 1,
+        num_patches=num_patches, grid=grid,
     )
 
 
@@ -115,13 +134,16 @@ def check_declared(converted: Converted, shapes: dict) -> None:
         raise ValueError(f"{where} says heads={heads} and dim_head={known['dim_head']}, but the attention width of "
                          f"{converted.source} is {shapes['inner_dim']}; the file is inconsistent or damaged.")
     size = known.get("image_size")
-    if size is not None:
+    if size is not None and shapes["num_patches"] is not None:
         height, width = (size, size) if isinstance(size, int) else tuple(size)
         patch = shapes["patch_size"]
-        if height % patch[0] or width % patch[1] or (height // patch[0]) * (width // patch[1]) != shapes["num_patches"]:
+        declared_grid = (height // patch[0], width // patch[1])
+        if height % patch[0] or width % patch[1] or declared_grid[0] * declared_grid[1] != shapes["num_patches"] \
+                or shapes["grid"] not in (None, declared_grid):
+            tables = "pos_embed" if shapes["grid"] is None else f"a {shapes['grid'][0]}x{shapes['grid'][1]} grid"
             raise ValueError(
                 f"{where} says image_size={size!r}, but with {patch[0]}x{patch[1]} patches the "
-                f"{shapes['num_patches']} position embeddings of {converted.source} (pos_embed) do not cover such "
+                f"{shapes['num_patches']} position embeddings of {converted.source} ({tables}) do not cover such "
                 "an image; the file is inconsistent or damaged."
             )
 
@@ -136,7 +158,9 @@ def _heads_hint(inner: int) -> str:
 
 def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tuple[int, int] | None]:
     """The config to build the model with, and the image size to resample to afterwards (or None)."""
-    shapes = infer_shapes(converted.tensors, converted.source, converted.origins)
+    kind = overrides.get("position_embedding", converted.known.get("position_embedding") or "learned")
+    check_choice(kind, "position_embedding", POSITION_EMBEDDING_CHOICES)
+    shapes = infer_shapes(converted.tensors, converted.source, converted.origins, kind)
     check_declared(converted, shapes)
     known = dict(converted.known)
     valid = {f.name for f in dataclasses.fields(ViTConfig)}
@@ -194,7 +218,14 @@ def resolve_config(converted: Converted, overrides: dict) -> tuple[ViTConfig, tu
     fields["dim_head"] = None if shapes["inner_dim"] == shapes["dim"] else shapes["inner_dim"] // heads
     requested = extra.pop("image_size", None)
     trained = fields.get("image_size")
-    if trained is None:
+    if trained is None and shapes["grid"] is not None:  # learned_2d: the tables give the grid
+        trained = (shapes["grid"][0] * shapes["patch_size"][0], shapes["grid"][1] * shapes["patch_size"][1])
+    elif trained is None and shapes["num_patches"] is None:
+        if requested is None:
+            raise ValueError(f"{converted.source} has position_embedding={kind!r}, which holds no table to tell "
+                             "the image size; pass image_size=(H, W) of the images it was trained on.")
+        trained = requested
+    elif trained is None:
         side = math.isqrt(shapes["num_patches"])
         if side * side != shapes["num_patches"]:
             if requested is None:

@@ -108,6 +108,10 @@ def _same_heads(raw: RawCheckpoint, first: tuple[str, tuple[int, int]] | None, k
 def to_jax_arrays(model) -> dict[str, np.ndarray]:
     """A vit_edu ``ViT``'s weights in the original JAX ``.npz`` layout (save with ``numpy.savez``)."""
     cfg = model.config
+    if cfg.position_embedding != "learned":
+        raise ValueError(f"the original JAX layout has one learned (1, N + 1, D) position table; a model with "
+                         f"position_embedding={cfg.position_embedding!r} has no counterpart there. Only "
+                         "position_embedding='learned' models convert; save_checkpoint keeps any kind.")
     heads, head_dim = cfg.heads, cfg.head_dim
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     state["patch_embed.proj.weight"] = model.patch_embed.linear_weight().detach().cpu().reshape(

@@ -22,6 +22,7 @@ import re
 import torch
 
 from vit_edu.config import ViTConfig
+from vit_edu.embeddings import POSITION_PARAMETER_NAMES
 
 # per-block suffixes: ours -> (in-memory v5, saved files)
 _BLOCK_KEYS = {
@@ -69,6 +70,9 @@ def to_transformers_state_dict(state_dict: dict[str, torch.Tensor], layout: str 
             out["vit." + _TOP_KEYS[key]] = value
         elif key.startswith("head."):
             out["classifier." + key.split(".", 1)[1]] = value
+        elif key in POSITION_PARAMETER_NAMES:
+            raise ValueError(f"no transformers name for parameter {key!r}: transformers' ViT has only a learned "
+                             "(1, N + 1, D) position table (position_embedding='learned').")
         else:
             raise ValueError(f"no transformers name for parameter {key!r} (is the patch embedding 'conv'?).")
     return out
@@ -183,6 +187,10 @@ def transformers_config(config: ViTConfig):
         )
     if config.pool != "cls":
         raise ValueError("transformers' ViTForImageClassification classifies the class token; use pool='cls'.")
+    if config.position_embedding != "learned":
+        raise ValueError(f"transformers' ViT has one learned (1, N + 1, D) position table; a model with "
+                         f"position_embedding={config.position_embedding!r} has no counterpart there. Only "
+                         "position_embedding='learned' models convert.")
     return transformers.ViTConfig(
         hidden_size=config.dim, num_hidden_layers=config.depth, num_attention_heads=config.heads,
         intermediate_size=config.mlp_dim, image_size=config.image_size, patch_size=config.patch_size,

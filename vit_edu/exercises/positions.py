@@ -147,8 +147,9 @@ def check_resample_positions(function: Callable[..., torch.Tensor], seed: int = 
                         "is and interpolate only rows 1.., the patches.", details)
     for mode in ("bicubic", "bilinear"):
         if _close(result, _resample(pos_embed, old_grid, new_grid, mode, align_corners=True)):
-            return Feedback(False, "use align_corners=False: each embedding sits at the centre of its patch (as in the "
-                            "paper's and timm's resampling).", details)
+            return Feedback(False, "use align_corners=False: each embedding sits at the centre of its patch, as in "
+                            "timm's and transformers' resampling, which the course follows (the paper's JAX code "
+                            "keeps the corner embeddings at the corners instead).", details)
         if _close(result, _resample_without_permute(pos_embed, old_grid, new_grid, mode)):
             return Feedback(False, "the patch rows were reshaped straight to (1, D, h, w), which scrambles them: the "
                             "sequence is (1, h w, D), so reshape to (1, h, w, D) and then permute to (1, D, h, w) "

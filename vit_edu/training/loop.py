@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_edu.checks import TORCH_MAX_SEED, check_int, check_number, check_seed
+from vit_edu.embeddings import POSITION_PARAMETER_NAMES
 
 
 @dataclass
@@ -152,7 +153,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        skip = param.ndim <= 1 or name.split(".")[-1] in ("cls_token", "pos_embed")
+        skip = param.ndim <= 1 or name.split(".")[-1] in ("cls_token", *POSITION_PARAMETER_NAMES)
         (no_decay if skip else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
