@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 32, **TRANSFER_RECIPE.downstream.data)), pretrained=pretrained, recipe=longer)
             long_runs.append(row)
             print(f"scratch, all labels, {steps} steps, seed {seed}: {100 * row['test_accuracy']:5.1f}%, "
-                  f"training loss {row['train_loss']:.3f} (ln 10 = {math.log(NUM_CLASSES):.3f})", file=sys.stderr, flush=True)
+                  f"training loss {row['train_loss']:.3f} (ln 10 = {math.log(NUM_CLASSES):.3f})", file=sys.stderr,
+                  flush=True)
     info = read_checkpoint_metadata(pretrained_path())
     table = {"recipe": recipe_as_dict(), "pretrained": {k: info[k] for k in ("test_accuracy", "seed", "epochs")},
              "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),

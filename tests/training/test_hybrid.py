@@ -74,7 +74,7 @@ def test_bad_arguments_are_named(bad, error, match):
 def test_vit_must_be_keyword_arguments_and_images_must_fit():
     with pytest.raises(TypeError, match="dict of ViT keyword arguments"):
         HybridViT([16, 4], stride=4)
-    with pytest.raises(TypeError, match="unexpected|unknown|field"):
+    with pytest.raises(TypeError, match=r"unexpected|unknown|field"):
         HybridViT({**VIT, "colour": 3}, stride=4)
     hybrid = _hybrid()
     with pytest.raises(ValueError, match="channels"):

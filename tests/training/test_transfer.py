@@ -203,6 +203,7 @@ def test_only_the_scratch_vit_scales_its_inputs():
     for method in ("finetune", "linear_probe", "cnn"):
         recipe = TRANSFER_RECIPE.recipe_for(method)
         assert recipe.input_normalization is None
-        assert (recipe.model, recipe.training) == (TRANSFER_RECIPE.downstream.model, TRANSFER_RECIPE.downstream.training)
+        shared = TRANSFER_RECIPE.downstream
+        assert (recipe.model, recipe.training) == (shared.model, shared.training)
     with pytest.raises(ValueError, match="method must be one of"):
         TRANSFER_RECIPE.recipe_for("resnet")
