@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import CPU_SETTINGS, emulated_env, machine_load
+from common import CPU_SETTINGS, machine_load, worker_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "attention_toy.json"
@@ -67,22 +66,17 @@ def run_setting(setting: str, seeds: list[int], threads: int, steps: int | None)
     if steps is not None:
         command += ["--steps", str(steps)]
     rows = []
-    with subprocess.Popen(command, env=emulated_env(setting), stdout=subprocess.PIPE, text=True, cwd=ROOT) as child:
-        for line in child.stdout:
-            if line.startswith("{"):
-                row = json.loads(line)
-                row["splits_the_work"] = splits_the_work(row)
-                rows.append(row)
-                content, position = row["content_head"], row["position_head"]
-                print(f"  {setting:8s}[{row['capability']}] seed {row['seed']}: content head {content} "
-                      f"(content {row['content_mass'][content]:.3f}, position {row['position_mass'][content]:.3f}), "
-                      f"position head {position} (position {row['position_mass'][position]:.3f}, "
-                      f"content {row['content_mass'][position]:.3f}), accuracy {row['content_accuracy']:.3f} / "
-                      f"{row['position_accuracy']:.3f}, {row['seconds']:.2f} s; one head: accuracy "
-                      f"{row['one_head_content_accuracy']:.3f} / {row['one_head_position_accuracy']:.3f}"
-                      f"{'' if row['splits_the_work'] else '  <- does NOT split the work'}", flush=True)
-    if child.returncode != 0 or len(rows) != len(seeds):
-        raise RuntimeError(f"{setting} failed (exit code {child.returncode}); see the error above.")
+    for row in worker_rows(command, setting, len(seeds), ROOT):
+        row["splits_the_work"] = splits_the_work(row)
+        rows.append(row)
+        content, position = row["content_head"], row["position_head"]
+        print(f"  {setting:8s}[{row['capability']}] seed {row['seed']}: content head {content} "
+              f"(content {row['content_mass'][content]:.3f}, position {row['position_mass'][content]:.3f}), "
+              f"position head {position} (position {row['position_mass'][position]:.3f}, "
+              f"content {row['content_mass'][position]:.3f}), accuracy {row['content_accuracy']:.3f} / "
+              f"{row['position_accuracy']:.3f}, {row['seconds']:.2f} s; one head: accuracy "
+              f"{row['one_head_content_accuracy']:.3f} / {row['one_head_position_accuracy']:.3f}"
+              f"{'' if row['splits_the_work'] else '  <- does NOT split the work'}", flush=True)
     return rows
 
 

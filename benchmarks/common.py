@@ -14,9 +14,12 @@ matrix-product throughput of this machine with the current ``torch.get_num_threa
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import torch
 
@@ -143,3 +146,20 @@ def emulated_env(setting: str, **extra: str) -> dict[str, str]:
     env.update(CPU_SETTINGS[setting])
     env.update(extra)
     return env
+
+
+def worker_rows(command: list[str], setting: str, expected: int, cwd: Path) -> Iterator[dict]:
+    """Run ``command`` under one of :data:`CPU_SETTINGS` and yield every JSON object it prints on a line of its own.
+
+    Raises:
+        RuntimeError: after the last row, if the worker failed or printed other than ``expected`` rows.
+    """
+    count = 0
+    with subprocess.Popen(command, env=emulated_env(setting), stdout=subprocess.PIPE, text=True, cwd=cwd) as worker:
+        for line in worker.stdout:
+            if line.startswith("{"):
+                count += 1
+                yield json.loads(line)
+    if worker.returncode != 0 or count != expected:
+        raise RuntimeError(f"{' '.join(command[1:3])} under {setting} failed (exit code {worker.returncode}, "
+                           f"{count} of {expected} rows); see the error above.")

@@ -21,12 +21,11 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import CPU_SETTINGS, emulated_env, machine_load
+from common import CPU_SETTINGS, machine_load, worker_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "train_targets.json"
@@ -54,14 +53,9 @@ def run_setting(name: str, setting: str, seeds: list[int], threads: int, epochs:
     if epochs is not None:
         command += ["--epochs", str(epochs)]
     runs = []
-    with subprocess.Popen(command, env=emulated_env(setting), stdout=subprocess.PIPE, text=True, cwd=ROOT) as worker:
-        for line in worker.stdout:
-            if line.startswith("{"):
-                runs.append(json.loads(line))
-                print(f"  {name} {setting} seed {runs[-1]['seed']}: {runs[-1]['accuracy']:.2%} "
-                      f"in {runs[-1]['seconds']:.0f} s", flush=True)
-    if worker.returncode != 0 or len(runs) != len(seeds):
-        raise RuntimeError(f"{name} under {setting} failed (exit code {worker.returncode}); see the error above.")
+    for run in worker_rows(command, setting, len(seeds), ROOT):
+        runs.append(run)
+        print(f"  {name} {setting} seed {run['seed']}: {run['accuracy']:.2%} in {run['seconds']:.0f} s", flush=True)
     return runs
 
 
