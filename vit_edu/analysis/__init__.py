@@ -1,2 +1,3 @@
 """Measuring a model: attention maps and their scores, localisation, probes, position
-embeddings, inductive-bias measurements, the cost of attention, and a shape trace of a forward pass."""
+embeddings, the principal components of the patch-embedding filters, inductive-bias measurements,
+the cost of attention, and a shape trace of a forward pass."""

@@ -1,2 +1,2 @@
 """Figures: pyplot-free rendering to PNG for widgets and the lessons' plots of training,
-attention and transfer."""
+attention (maps and heatmaps), position embeddings, patch-embedding filters and transfer."""
