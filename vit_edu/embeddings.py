@@ -165,8 +165,7 @@ def resample_position_embeddings(
     """
     old_h, old_w = to_2tuple(old_grid, "old_grid")
     new_h, new_w = to_2tuple(new_grid, "new_grid")
-    if mode not in RESAMPLE_MODES:
-        raise ValueError(f"mode must be 'bicubic' or 'bilinear', got {mode!r}.")
+    check_choice(mode, "mode", RESAMPLE_MODES)
     if pos_embed.ndim != 3 or pos_embed.shape[0] != 1:
         raise ValueError(f"pos_embed must have shape (1, tokens, D), got {tuple(pos_embed.shape)}.")
     if pos_embed.shape[1] != num_prefix_tokens + old_h * old_w:

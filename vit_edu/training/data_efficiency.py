@@ -39,6 +39,8 @@ import torch
 from torch import nn
 
 from vit_edu.checks import check_int
+from vit_edu.config import ViTConfig
+from vit_edu.counting import count_parameters
 from vit_edu.data.digits import load_digits_split
 from vit_edu.data.shapes import make_shapes
 from vit_edu.training.cnn import SmallCNN, match_cnn_width
@@ -175,13 +177,13 @@ def build_model(task: str | SweepTask, model: str, seed: int) -> nn.Module:
     task = get_task(task)
     if model not in MODEL_NAMES:
         raise ValueError(f"model must be one of {MODEL_NAMES}, got {model!r}.")
-    vit = task.recipe.build_model(seed=seed)
     if model == "vit":
-        return vit
+        return task.recipe.build_model(seed=seed)
+    config = ViTConfig(**task.recipe.model)
     if model == "hybrid":
-        return HybridViT(task.recipe.model, stride=vit.config.patch_size[0], stem_width=task.stem_width, seed=seed)
-    channels, classes = vit.config.channels, vit.config.num_classes
-    width = match_cnn_width(vit.num_parameters(), channels=channels, num_classes=classes, depth=task.cnn_depth)
+        return HybridViT(task.recipe.model, stride=config.patch_size[0], stem_width=task.stem_width, seed=seed)
+    channels, classes = config.channels, config.num_classes
+    width = match_cnn_width(count_parameters(config), channels=channels, num_classes=classes, depth=task.cnn_depth)
     return SmallCNN(channels=channels, num_classes=classes, width=width, depth=task.cnn_depth,
                     pool_every=task.cnn_pool_every, seed=seed)
 

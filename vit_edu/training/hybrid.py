@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vit_edu.checks import check_int
+from vit_edu.checks import check_image_batch, check_int
 from vit_edu.config import ViTConfig
 from vit_edu.model import ViT
 from vit_edu.training.cnn import SmallCNN
@@ -80,12 +80,7 @@ class HybridViT(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The stem's feature map: (B, C, H, W) -> (B, c, H / s, W / s)."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images must be a 4-D tensor (B, C, H, W), got {shape}.")
-        expected = self.stem[0].in_channels
-        if images.shape[1] != expected:
-            raise ValueError(f"images have {images.shape[1]} channels but the hybrid was built for {expected}.")
+        check_image_batch(images, self.stem[0].in_channels)
         return self.stem(images)
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
