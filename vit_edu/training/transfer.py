@@ -34,6 +34,8 @@ import torch
 from torch import nn
 
 from vit_edu.checks import check_int
+from vit_edu.config import ViTConfig
+from vit_edu.counting import count_parameters
 from vit_edu.data.scenes import PRETRAIN_CLASSES, TransferData, downstream_data, label_subset, make_glyph_shapes
 from vit_edu.model import ViT
 from vit_edu.training.cnn import SmallCNN, match_cnn_width
@@ -208,11 +210,12 @@ def build_transfer_model(method: str, seed: int, image_size: int = 32, pretraine
     if method in ("finetune", "linear_probe"):
         pretrained = load_pretrained() if pretrained is None else pretrained
         return prepare_for_transfer(pretrained, num_classes, image_size, linear_probe=method == "linear_probe")
-    vit = recipe.downstream.build_model(seed=seed, image_size=image_size)
     if method == "scratch":
-        return vit
-    channels = vit.config.channels
-    width = match_cnn_width(vit.num_parameters(), channels=channels, num_classes=num_classes, depth=recipe.cnn_depth)
+        return recipe.downstream.build_model(seed=seed, image_size=image_size)
+    config = ViTConfig(**{**recipe.downstream.model, "image_size": image_size})
+    channels = config.channels
+    width = match_cnn_width(count_parameters(config), channels=channels, num_classes=num_classes,
+                            depth=recipe.cnn_depth)
     return SmallCNN(channels=channels, num_classes=num_classes, width=width, depth=recipe.cnn_depth,
                     pool_every=recipe.cnn_pool_every, seed=seed)
 
