@@ -173,15 +173,27 @@ def load_pretrained(path: str | Path | None = None) -> ViT:
 
 
 # ------------------------------------------------------------ preparing a model
-def replace_head(model: ViT, num_classes: int) -> ViT:
-    """Drop the head and attach a zero-initialised D x K Linear layer (paper §3.2), in place."""
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Drop the head and attach a zero-initialised D x K Linear layer (paper §3.2), in place.
+
+    ``model`` is a ViT or any classifier whose last layer is a Linear ``head`` (e.g. the small CNN).
+    """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int (K, the downstream classes), got {num_classes!r}.")
-    head = nn.Linear(model.config.dim, num_classes)
+    if isinstance(model, ViT):
+        features = model.config.dim
+    elif isinstance(getattr(model, "head", None), nn.Linear):
+        features = model.head.in_features
+    else:
+        raise TypeError(f"model must be a ViT or a classifier with a Linear `head`, got {type(model).__name__}.")
+    head = nn.Linear(features, num_classes)
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     model.head = head
-    model.config = model.config.replace(num_classes=num_classes)
+    if isinstance(model, ViT):
+        model.config = model.config.replace(num_classes=num_classes)
+    elif hasattr(model, "num_classes"):
+        model.num_classes = num_classes
     return model
 
 
