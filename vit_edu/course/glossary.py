@@ -1,0 +1,91 @@
+"""The course's English-Chinese glossary: one data file, every lesson's term table drawn from it.
+
+The term pairs live in ``vit_edu/course/glossary.toml``, one ``[[term]]`` each: the English term, its
+Chinese term, a one-line meaning, the lessons (by topic, e.g. ``"patching"``) whose table shows it
+and an optional note on a common mistranslation. Each lesson shows :func:`term_table` of its topic in a
+markdown cell tagged ``terms``, the course index shows :func:`glossary_table`;
+``python scripts/update_term_tables.py`` rewrites those cells and ``tests/course/test_glossary.py``
+fails when a lesson's table and the glossary disagree.
+
+    from vit_edu.course.glossary import load_glossary, term_table
+    print(term_table("patching"))
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Term:
+    """One glossary entry: English and Chinese term, meaning, the lessons that use it, an optional note."""
+
+    en: str
+    zh: str
+    meaning: str
+    lessons: tuple[str, ...]
+    note: str = ""
+
+
+def _term(index: int, entry: object) -> Term:
+    if not isinstance(entry, dict):
+        raise ValueError(f"glossary.toml: term {index} must be a table, got {entry!r}.")
+    unknown = sorted(set(entry) - {"en", "zh", "meaning", "lessons", "note"})
+    missing = [key for key in ("en", "zh", "meaning", "lessons") if key not in entry]
+    if unknown or missing:
+        raise ValueError(f"glossary.toml: term {index} ({entry.get('en', '?')}) has unknown keys {unknown} "
+                         f"or lacks {missing}.")
+    lessons = entry["lessons"]
+    if not isinstance(lessons, list) or not lessons or not all(isinstance(topic, str) for topic in lessons):
+        raise ValueError(f"glossary.toml: term {entry['en']!r} must list its lessons' topics, e.g. ['patching'].")
+    return Term(entry["en"], entry["zh"], entry["meaning"], tuple(lessons), entry.get("note", ""))
+
+
+@functools.cache
+def load_glossary() -> tuple[Term, ...]:
+    """Every term of ``glossary.toml``, in the file's order (checked: no English term twice)."""
+    text = (resources.files("vit_edu.course") / "glossary.toml").read_text(encoding="utf-8")
+    terms = tuple(_term(index, entry) for index, entry in enumerate(tomllib.loads(text).get("term", [])))
+    seen: set[str] = set()
+    for term in terms:
+        if term.en in seen:
+            raise ValueError(f"glossary.toml: {term.en!r} appears twice; keep one entry and list all its lessons.")
+        seen.add(term.en)
+    return terms
+
+
+def lesson_terms(topic: str) -> list[Term]:
+    """The terms whose table includes lesson ``topic`` (e.g. ``"transfer"``), in the glossary's order."""
+    terms = [term for term in load_glossary() if topic in term.lessons]
+    if not terms:
+        topics = sorted({topic for term in load_glossary() for topic in term.lessons})
+        raise ValueError(f"no glossary term belongs to lesson {topic!r}; the lessons with terms are {topics}.")
+    return terms
+
+
+def _meaning(term: Term) -> str:
+    return f"{term.meaning} *({term.note})*" if term.note else term.meaning
+
+
+def term_table(topic: str) -> str:
+    """The markdown term table of one lesson: English, 中文, meaning."""
+    rows = [f"| {term.en} | {term.zh} | {_meaning(term)} |" for term in lesson_terms(topic)]
+    return "\n".join(["**Terms** (中文术语)", "", "| English | 中文 | meaning |", "|---|---|---|", *rows])
+
+
+def glossary_table(lesson_labels: Mapping[str, str]) -> str:
+    """The whole glossary as one markdown table; its last column names the lesson that introduces each term.
+
+    Args:
+        lesson_labels: topic -> how to name that lesson in the table (e.g. a link to it).
+    """
+    missing = sorted({term.lessons[0] for term in load_glossary()} - set(lesson_labels))
+    if missing:
+        raise ValueError(f"lesson_labels lacks the lessons {missing}.")
+    rows = [f"| {term.en} | {term.zh} | {_meaning(term)} | {lesson_labels[term.lessons[0]]} |"
+            for term in load_glossary()]
+    return "\n".join(["| English | 中文 | meaning | introduced in |", "|---|---|---|---|", *rows])
