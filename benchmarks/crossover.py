@@ -21,6 +21,7 @@ Nothing is overwritten without ``--force``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -33,12 +34,14 @@ import torch
 
 from vit_edu.data.scenes import PRETRAIN_CLASSES, downstream_data
 from vit_edu.training.crossover import (
+    CROSSOVER_RECIPE,
     EVALUATIONS,
     MODELS,
     SIZES,
     SUMMARY_BY,
     SUMMARY_ORDER,
     TRANSFER_RECIPE,
+    CrossoverRecipe,
     pretrain_pool,
     recipe_as_dict,
     run_point,
@@ -51,13 +54,21 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "crossover.json"
 _CACHE: dict[str, object] = {}
 
 
-def _run(job: tuple[str, int, int, int]) -> dict:
-    model, size, seed, threads = job
+def _recipe(steps: int | None) -> CrossoverRecipe:
+    if steps is None:
+        return CROSSOVER_RECIPE
+    warmup = min(steps // 2, CROSSOVER_RECIPE.pretrain.training["warmup_steps"])
+    pretrain = CROSSOVER_RECIPE.pretrain.updated(training={"steps": steps, "warmup_steps": warmup})
+    return dataclasses.replace(CROSSOVER_RECIPE, pretrain=pretrain)
+
+
+def _run(job: tuple[str, int, int, int, int, int | None]) -> dict:
+    model, size, seed, threads, pool_size, steps = job
     torch.set_num_threads(threads)
-    if "pool" not in _CACHE:  # one pool (the largest size) and one downstream set per worker process
-        _CACHE["pool"] = pretrain_pool(max(SIZES))
+    if "pool" not in _CACHE:  # one pool (the largest size asked for) and one downstream set per process
+        _CACHE["pool"] = pretrain_pool(pool_size)
         _CACHE["data"] = downstream_data(32, **TRANSFER_RECIPE.downstream.data)
-    return run_point(model, size, seed, pool=_CACHE["pool"], data=_CACHE["data"])
+    return run_point(model, size, seed, pool=_CACHE["pool"], data=_CACHE["data"], recipe=_recipe(steps))
 
 
 def format_table(summary: list[dict]) -> str:
@@ -85,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, help="pre-training steps instead of the recipe's (a quick look)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--force", action="store_true", help="overwrite --out and its PNG")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in <out>.partial.jsonl")
@@ -108,14 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     done = [json.loads(line) for line in partial.read_text().splitlines()] if partial.exists() else []
     have = {(r["model"], r["size"], r["seed"]) for r in done}
     # the ViT runs first (a few minutes, an early look at the result), each model's largest size first
-    jobs = [(m, s, seed, args.threads) for m in models for s in sorted(sizes, reverse=True) for seed in seeds
-            if (m, s, seed) not in have]
+    jobs = [(m, s, seed, args.threads, max(sizes), args.steps)
+            for m in models for s in sorted(sizes, reverse=True) for seed in seeds if (m, s, seed) not in have]
     rows = list(done)
     start = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=args.workers) as executor:
-        futures = {executor.submit(_run, job): job for job in jobs}
-        for future in as_completed(futures):
+        for future in as_completed([executor.submit(_run, job) for job in jobs]):
             row = future.result()
             rows.append(row)
             with partial.open("a", encoding="utf-8") as file:
@@ -128,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: tuple(order[k].index(r[k]) for k in ("model", "size", "seed")))
     summary = {name: summarize(rows, by=SUMMARY_BY, value=name, order=SUMMARY_ORDER) for name in EVALUATIONS}
     print(format_table(summary))
-    table = {"recipe": recipe_as_dict(), "threads": args.threads, "workers": args.workers, "torch": torch.__version__,
+    table = {"recipe": recipe_as_dict(_recipe(args.steps)), "threads": args.threads, "workers": args.workers,
+             "torch": torch.__version__,
              "machine": platform.machine(), "seeds": seeds,
              "sweep_seconds": None if done else round(time.perf_counter() - start), "chance_accuracy": 0.1,
              "pretrain_chance_loss": math.log(len(PRETRAIN_CLASSES)), "rows": rows, "summary": summary}

@@ -65,13 +65,15 @@ class CrossoverRecipe:
             generator seed of the pool of ``max(SIZES)`` images; ``test_seed``, ``num_test``: the
             pre-training task's held-out images) and the step budget every model and size gets.
             Its ``input_normalization`` is the ViT's; the CNN trains on the raw images.
-        finetune_lr: the peak learning rate of fine-tuning, for both models (the transfer
-            lesson's; the rest of fine-tuning is ``TRANSFER_RECIPE.downstream``).
+        finetune_lr: the peak learning rate of fine-tuning, for both models (the transfer lesson's).
+        finetune: the fine-tuning budget, the same for both models (default: the transfer lesson's,
+            ``TRANSFER_RECIPE.recipe_for("finetune")``: 300 steps of batch 32, raw inputs).
         cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the ViT.
     """
 
     pretrain: Recipe
     finetune_lr: float
+    finetune: Recipe = TRANSFER_RECIPE.recipe_for("finetune")
     cnn_depth: int = 4
     cnn_pool_every: int = 1
 
@@ -79,6 +81,9 @@ class CrossoverRecipe:
         if not isinstance(self.pretrain, Recipe) or "steps" not in self.pretrain.training:
             raise TypeError("pretrain must be a Recipe with a step budget (steps, warmup_steps, batch_size, lr, ...): "
                             "every pre-training size gets the same number of updates.")
+        if not isinstance(self.finetune, Recipe) or self.finetune.input_normalization is not None:
+            raise TypeError("finetune must be a Recipe without input_normalization: both pre-trained models take "
+                            "the raw images (the ViT's scaling is folded into its patch embedding).")
         check_int(self.cnn_depth, "cnn_depth")
         check_int(self.cnn_pool_every, "cnn_pool_every", minimum=0, hint=" (0: no pooling)")
 
@@ -95,7 +100,8 @@ CROSSOVER_RECIPE = CrossoverRecipe(
     # on two cores.
     pretrain=dataclasses.replace(
         PRETRAIN_RECIPE,
-        data=dict(pool_seed=100, num_test=PRETRAIN_RECIPE.data["num_test"], test_seed=PRETRAIN_RECIPE.data["test_seed"]),
+        data=dict(pool_seed=100, num_test=PRETRAIN_RECIPE.data["num_test"],
+                  test_seed=PRETRAIN_RECIPE.data["test_seed"]),
         training=dict(steps=1024, warmup_steps=50, batch_size=125, lr=3e-3, weight_decay=0.05, label_smoothing=0.0,
                       max_shift=0, flip=False),
     ),
@@ -154,7 +160,7 @@ def evaluate_transfer(pretrained: nn.Module, seed: int, data: TransferData, *,
 
     Linear few-shot: ridge regression on the frozen features of ``k`` labelled images per class
     (for every ``k`` of ``shots``; the subset is drawn with ``seed``). Fine-tuning (``pretrained`` is
-    left untouched): a copy with a new zero head, trained with ``TRANSFER_RECIPE``'s budget at
+    left untouched): a copy with a new zero head, trained with ``recipe.finetune`` at
     ``recipe.finetune_lr`` on ``finetune_per_class`` images per class (``None``: skip).
 
     Returns:
@@ -175,8 +181,7 @@ def evaluate_transfer(pretrained: nn.Module, seed: int, data: TransferData, *,
     if finetune_per_class is not None:
         model = replace_head(copy.deepcopy(pretrained), num_classes)
         index = label_subset(data.train_labels, finetune_per_class, seed)
-        finetune = TRANSFER_RECIPE.recipe_for("finetune")
-        history = train_with_recipe(model, finetune, data.train_images[index], data.train_labels[index], seed=seed,
+        history = train_with_recipe(model, recipe.finetune, data.train_images[index], data.train_labels[index], seed=seed,
                                     device=device, lr=recipe.finetune_lr)
         row["finetune_accuracy"] = evaluate(model, data.test_images, data.test_labels)
         row["finetune_train_loss"] = history.train_loss[-1]
@@ -223,7 +228,7 @@ def run_point(model: str, size: int, seed: int, *, pool: PretrainPool | None = N
 
 def recipe_as_dict(recipe: CrossoverRecipe = CROSSOVER_RECIPE) -> dict[str, Any]:
     """The recipes as plain data, stored with the table so that a reader knows what produced it."""
-    return {"pretrain": recipe.pretrain.as_dict(), "finetune": TRANSFER_RECIPE.recipe_for("finetune").as_dict(),
+    return {"pretrain": recipe.pretrain.as_dict(), "finetune": recipe.finetune.as_dict(),
             "finetune_lr": recipe.finetune_lr, "cnn_depth": recipe.cnn_depth, "cnn_pool_every": recipe.cnn_pool_every,
             "sizes": list(SIZES), "fewshot_shots": list(FEWSHOT_SHOTS), "finetune_per_class": FINETUNE_PER_CLASS,
             "pretrain_classes": len(PRETRAIN_CLASSES)}
