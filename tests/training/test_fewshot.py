@@ -30,7 +30,7 @@ def clusters(n_per_class=8, num_classes=4, dim=12, spread=1.5, seed=0):
 def test_signed_targets_are_plus_one_at_the_class_and_minus_one_elsewhere():
     targets = signed_targets(torch.tensor([2, 0]), 3)
     assert targets.tolist() == [[-1, -1, 1], [1, -1, -1]]
-    with pytest.raises(ValueError, match="0..2"):
+    with pytest.raises(ValueError, match=r"0\.\.2"):
         signed_targets(torch.tensor([3]), 3)
 
 
@@ -107,7 +107,7 @@ def test_bad_inputs_name_the_parameter():
         leave_one_out_errors(features[:2], labels[:2], 4)
     with pytest.raises(ValueError, match="D = 5"):
         ridge_predict(ridge_fit(features, labels, 4), features[:, :5])
-    with pytest.raises(TypeError, match="ViT .* or a CNN"):
+    with pytest.raises(TypeError, match=r"ViT .* or a CNN"):
         representation(torch.nn.Linear(3, 3), torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match="4-D"):
         representation(SmallCNN(channels=3, width=4, depth=1), torch.rand(3, 8, 8))

@@ -67,13 +67,14 @@ class CrossoverRecipe:
             Its ``input_normalization`` is the ViT's; the CNN trains on the raw images.
         finetune_lr: the peak learning rate of fine-tuning, for both models (the transfer lesson's).
         finetune: the fine-tuning budget, the same for both models (default: the transfer lesson's,
-            ``TRANSFER_RECIPE.recipe_for("finetune")``: 300 steps of batch 32, raw inputs).
+            ``TRANSFER_RECIPE.recipe_for("finetune")``: 300 steps of batch 32, raw inputs; no
+            ``input_normalization``, since both pre-trained models take the raw images).
         cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the ViT.
     """
 
     pretrain: Recipe
     finetune_lr: float
-    finetune: Recipe = TRANSFER_RECIPE.recipe_for("finetune")
+    finetune: Recipe
     cnn_depth: int = 4
     cnn_pool_every: int = 1
 
@@ -106,6 +107,7 @@ CROSSOVER_RECIPE = CrossoverRecipe(
                       max_shift=0, flip=False),
     ),
     finetune_lr=TRANSFER_RECIPE.lr["finetune"],
+    finetune=TRANSFER_RECIPE.recipe_for("finetune"),
 )
 
 
@@ -181,8 +183,8 @@ def evaluate_transfer(pretrained: nn.Module, seed: int, data: TransferData, *,
     if finetune_per_class is not None:
         model = replace_head(copy.deepcopy(pretrained), num_classes)
         index = label_subset(data.train_labels, finetune_per_class, seed)
-        history = train_with_recipe(model, recipe.finetune, data.train_images[index], data.train_labels[index], seed=seed,
-                                    device=device, lr=recipe.finetune_lr)
+        history = train_with_recipe(model, recipe.finetune, data.train_images[index], data.train_labels[index],
+                                    seed=seed, device=device, lr=recipe.finetune_lr)
         row["finetune_accuracy"] = evaluate(model, data.test_images, data.test_labels)
         row["finetune_train_loss"] = history.train_loss[-1]
     return row
