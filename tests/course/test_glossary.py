@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def update_script():
-    spec = importlib.util.spec_from_file_location("update_term_tables", ROOT / "scripts" / "update_term_tables.py")
+def sync_script():
+    spec = importlib.util.spec_from_file_location("sync_lessons", ROOT / "scripts" / "sync_lessons.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -26,18 +26,17 @@ def lesson_files():
 
 
 def test_every_lesson_shows_its_table_from_the_glossary_right_after_its_header():
-    script = update_script()
-    expected = script.expected_cells()
+    expected = sync_script().expected_cells()
     assert set(expected) == {*lesson_files().values(), NOTEBOOKS / "00_index.ipynb"}
     for path, cells in expected.items():
         notebook = nbformat.read(path, as_version=4)
-        for tag, text in cells.items():
+        for tag in {"terms", "glossary"} & set(cells):
             found = [i for i, cell in enumerate(notebook.cells) if tag in cell.metadata.get("tags", [])]
             assert len(found) == 1, f"{path.name}: one cell tagged {tag!r}"
-            assert notebook.cells[found[0]].source == text, \
-                f"{path.name}: its {tag} table differs from the glossary; run python scripts/update_term_tables.py"
+            assert notebook.cells[found[0]].source == cells[tag][0], \
+                f"{path.name}: its {tag} table differs from the glossary; run python scripts/sync_lessons.py"
             if tag == "terms":
-                assert found[0] <= 2, f"{path.name}: the term table belongs to the lesson's header"
+                assert found[0] == 2, f"{path.name}: the term table belongs to the lesson's header"
 
 
 def test_every_glossary_lesson_exists_and_every_lesson_has_terms():

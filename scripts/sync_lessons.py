@@ -1,0 +1,129 @@
+"""Write the generated parts of the course from their one source: lesson headers, term tables, course maps.
+
+- every lesson's **header card** (first cell, tagged ``header``: title, "you are here" strip, paper
+  sections, study and run time) from ``vit_edu/course/catalogue.toml`` and the measured run times
+  (``benchmarks/results/notebook_portability.json``, natively);
+- every lesson's **term table** (tagged ``terms``) and the index's **glossary** (tagged ``glossary``)
+  from ``vit_edu/course/glossary.toml``;
+- the **course map** in the index (tagged ``course-map``) and in ``README.md``, and the **session plan**
+  in ``docs/for_teachers.md`` (each between ``<!-- course-map -->`` / ``<!-- session-plan -->`` and
+  ``<!-- end -->`` markers).
+
+    python scripts/sync_lessons.py           # rewrite what differs
+    python scripts/sync_lessons.py --check   # only report it (exit 1 if anything differs)
+
+Only those cells and blocks change: code cells and outputs are left as they are, so no lesson needs
+re-executing. ``tests/course/test_catalogue.py`` and ``tests/course/test_glossary.py`` run the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from vit_edu.course.catalogue import STRIP_NAME, course_map, header_markdown, load_catalogue, session_plan
+from vit_edu.course.glossary import glossary_table, term_table
+from vit_edu.viz.architecture import architecture_figure, architecture_strip
+from vit_edu.viz.render import figure_to_png
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+INDEX = NOTEBOOKS / "00_index.ipynb"
+RUN_TIMES = ROOT / "benchmarks" / "results" / "notebook_portability.json"
+DOCUMENTS = {ROOT / "README.md": ("course-map", "notebooks/"), ROOT / "docs" / "for_teachers.md": ("session-plan", "")}
+
+
+def run_seconds() -> dict[str, float]:
+    """topic -> the lesson's measured nbval run time on this project's reference machine (native kernels)."""
+    native = json.loads(RUN_TIMES.read_text(encoding="utf-8"))["results"]["native"]
+    return {re.sub(r"^\d\d_", "", stem): entry["seconds"] for stem, entry in native.items()}
+
+
+def png_attachment(name: str, figure) -> dict:
+    return {name: {"image/png": base64.b64encode(figure_to_png(figure)).decode("ascii")}}
+
+
+ARCHITECTURE = (
+    "![The Vision Transformer in the style of the paper's Fig. 1](attachment:vit.png)\n\n"
+    "*Read it from the bottom up: the image is cut into patches, each flattened patch is projected to $D$ "
+    "numbers by one shared matrix $E$, a learned [class] token is put in front and a position embedding added "
+    "to every token, $L$ pre-norm encoder blocks (right) mix the tokens, and the MLP head reads the class "
+    "token's output. Every lesson opens with a strip of this figure, the parts it is about in colour.*"
+)
+
+
+def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
+    """file -> {tag: (the markdown that cell must hold, its attachments or None)}."""
+    seconds = run_seconds()
+    cells: dict[Path, dict[str, tuple[str, dict | None]]] = {}
+    for lesson in load_catalogue():
+        cells[NOTEBOOKS / lesson.filename] = {
+            "header": (header_markdown(lesson, seconds), png_attachment(STRIP_NAME, architecture_strip(lesson.stages))),
+            "terms": (term_table(lesson.topic), None),
+        }
+    labels = {lesson.topic: f"[{lesson.label}]({lesson.filename})" for lesson in load_catalogue()}
+    cells[INDEX] = {"architecture": (ARCHITECTURE, png_attachment("vit.png", architecture_figure())),
+                    "course-map": (course_map(seconds), None), "glossary": (glossary_table(labels), None)}
+    return cells
+
+
+def expected_blocks() -> dict[Path, tuple[str, str]]:
+    """document -> (marker name, the text between its markers)."""
+    seconds = run_seconds()
+    texts = {"course-map": lambda prefix: course_map(seconds, prefix), "session-plan": lambda prefix: session_plan()}
+    return {path: (marker, texts[marker](prefix)) for path, (marker, prefix) in DOCUMENTS.items()}
+
+
+def _block(marker: str) -> re.Pattern:
+    return re.compile(rf"(<!-- {marker} -->\n)(.*?)(\n<!-- end -->)", re.S)
+
+
+def tagged(notebook, tag: str) -> list:
+    return [cell for cell in notebook.cells if cell.cell_type == "markdown" and tag in cell.metadata.get("tags", [])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="report what differs, change nothing")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, wanted in expected_cells().items():
+        notebook = nbformat.read(path, as_version=4)
+        changed = False
+        for tag, (text, attachments) in wanted.items():
+            cells = tagged(notebook, tag)
+            if len(cells) != 1:
+                print(f"{path.name}: needs exactly one markdown cell tagged {tag!r}, found {len(cells)}.",
+                      file=sys.stderr)
+                return 2
+            cell = cells[0]
+            if cell.source != text or (attachments is not None and cell.get("attachments") != attachments):
+                stale.append(f"{path.name} ({tag})")
+                cell.source, changed = text, True
+                if attachments is not None:
+                    cell["attachments"] = attachments
+        if changed and not args.check:
+            nbformat.write(notebook, path)
+    for path, (marker, text) in expected_blocks().items():
+        document = path.read_text(encoding="utf-8")
+        match = _block(marker).search(document)
+        if match is None:
+            print(f"{path.name}: needs the markers <!-- {marker} --> ... <!-- end -->.", file=sys.stderr)
+            return 2
+        if match.group(2) != text:
+            stale.append(f"{path.name} ({marker})")
+            if not args.check:
+                path.write_text(document[:match.start(2)] + text + document[match.end(2):], encoding="utf-8")
+    for name in stale:
+        print(("differs: " if args.check else "rewrote: ") + name)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The course's lessons in teaching order, from one data file: titles, course map, headers, session plan.
+
+``vit_edu/course/catalogue.toml`` lists the lessons in the order they are taught; a lesson's number
+is its place there and its file is ``notebooks/NN_<topic>.ipynb``. From it (and from measured run
+times, which the caller supplies) come every lesson's header card (:func:`header_markdown`: title,
+"you are here" strip, paper sections, study and run time), the course map of the index and the
+README (:func:`course_map`) and the teacher's session plan (:func:`session_plan`).
+``python scripts/sync_lessons.py`` writes them into the lessons and documents;
+``tests/course/test_catalogue.py`` fails when one of them disagrees with this file.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from vit_edu.viz.architecture import STAGES
+
+STRIP_NAME = "you_are_here.png"  # the header card's image attachment
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson: its number (place in the course), topic, title, one-line content, paper sections,
+    study minutes, the model stages it is about and its session in the teacher's plan."""
+
+    number: int
+    topic: str
+    title: str
+    learn: str
+    paper: str
+    study: int
+    stages: tuple[str, ...]
+    session: int
+
+    @property
+    def label(self) -> str:
+        """The two-digit number, e.g. ``"03"``."""
+        return f"{self.number:02d}"
+
+    @property
+    def filename(self) -> str:
+        """The notebook's file name, e.g. ``"03_self_attention.ipynb"``."""
+        return f"{self.label}_{self.topic}.ipynb"
+
+
+_FIELDS = ("topic", "title", "learn", "paper", "study", "stages", "session")
+
+
+def _lesson(number: int, entry: object) -> Lesson:
+    if not isinstance(entry, dict) or sorted(entry) != sorted(_FIELDS):
+        raise ValueError(f"catalogue.toml: lesson {number} must have exactly the fields {_FIELDS}, got {entry!r}.")
+    stages = tuple(entry["stages"])
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if not stages or unknown:
+        raise ValueError(f"catalogue.toml: lesson {entry['topic']!r} has stages {unknown or stages}; choose among "
+                         f"{tuple(STAGES)}.")
+    return Lesson(number, entry["topic"], entry["title"], entry["learn"], entry["paper"], int(entry["study"]), stages,
+                  int(entry["session"]))
+
+
+@functools.cache
+def _data() -> dict:
+    return tomllib.loads((resources.files("vit_edu.course") / "catalogue.toml").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def load_catalogue() -> tuple[Lesson, ...]:
+    """The lessons in teaching order, numbered from 1 (lesson 00 is the index)."""
+    lessons = tuple(_lesson(number, entry) for number, entry in enumerate(_data()["lesson"], start=1))
+    topics = [lesson.topic for lesson in lessons]
+    if len(set(topics)) != len(topics):
+        raise ValueError(f"catalogue.toml: a topic appears twice in {topics}.")
+    sessions = len(_data()["session"])
+    if sorted({entry.session for entry in lessons}) != list(range(1, sessions + 1)):
+        raise ValueError(f"catalogue.toml: every session 1..{sessions} needs lessons, and every lesson a session.")
+    return lessons
+
+
+def lesson(topic: str) -> Lesson:
+    """The lesson of ``topic`` (e.g. ``"self_attention"``)."""
+    for entry in load_catalogue():
+        if entry.topic == topic:
+            return entry
+    raise ValueError(f"no lesson {topic!r}; the lessons are {[entry.topic for entry in load_catalogue()]}.")
+
+
+def format_run_time(seconds: float) -> str:
+    """A measured run time as a reader wants it: "about 10 s", "about 2 min" (rounded up, never "0 s")."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}.")
+    if seconds < 90:
+        return f"about {max(5, 5 * math.ceil(seconds / 5))} s"
+    return f"about {math.ceil(seconds / 30) / 2:g} min"
+
+
+def _run_time(run_seconds: Mapping[str, float], topic: str) -> str:
+    if topic not in run_seconds:
+        raise ValueError(f"no measured run time for lesson {topic!r}; run benchmarks/notebook_portability.py.")
+    return format_run_time(run_seconds[topic])
+
+
+def header_markdown(entry: Lesson, run_seconds: Mapping[str, float]) -> str:
+    """A lesson's header card: title, the "you are here" strip (attachment :data:`STRIP_NAME`), paper, times."""
+    return "\n".join([
+        f"# Lesson {entry.label} — {entry.title}",
+        "",
+        f"![You are here: the parts of ViT this lesson is about are in colour](attachment:{STRIP_NAME})",
+        "",
+        f"**Paper:** {entry.paper} · **Study time:** about {entry.study} min · "
+        f"**Run time:** {_run_time(run_seconds, entry.topic)} on 2 CPU cores",
+    ])
+
+
+def course_map(run_seconds: Mapping[str, float], link_prefix: str = "") -> str:
+    """The course map as a markdown table: number, linked title, what you learn, paper, study and run time.
+
+    Args:
+        run_seconds: topic -> measured run time of the lesson in seconds.
+        link_prefix: put before each file name in the links (e.g. ``"notebooks/"`` from the README).
+    """
+    rows = [f"| {entry.label} | [{entry.title}]({link_prefix}{entry.filename}) | {entry.learn} | {entry.paper} | "
+            f"{entry.study} min | {_run_time(run_seconds, entry.topic)} |" for entry in load_catalogue()]
+    total = sum(entry.study for entry in load_catalogue())
+    return "\n".join(["| # | lesson | what you learn | paper | study time | run time |",
+                      "|---|---|---|---|---|---|", *rows, "",
+                      f"Study time in all: about {round(total / 60, 1):g} hours. Run time: each lesson alone on 2 CPU "
+                      "cores, as measured by `benchmarks/notebook_portability.py`."])
+
+
+def session_plan() -> str:
+    """The teacher's plan: one row per session, its lessons and study time, what students leave with."""
+    rows = []
+    for number, session in enumerate(_data()["session"], start=1):
+        entries = [entry for entry in load_catalogue() if entry.session == number]
+        minutes = sum(entry.study for entry in entries)
+        names = ", ".join(f"{entry.label} {entry.title}" for entry in entries)
+        rows.append(f"| {number}. {session['title']} (about {minutes // 60} h {minutes % 60:02d}) | {names} | "
+                    f"{session['outcome']} |")
+    return "\n".join(["| session | lessons | what students leave with |", "|---|---|---|", *rows])
