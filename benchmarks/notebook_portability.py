@@ -15,7 +15,7 @@ The same seed gives other floats on other CPUs: PyTorch, MKL and oneDNN pick oth
 Cells are collected and compared by nbval itself (``pytest --nbval`` with the project's settings),
 never by a re-implementation. Prints, per lesson and setting, pass/fail, the nbval run time and the
 cells that fail (nbval's numbering: code cells from 0); ``--write`` stores the table in
-``benchmarks/results/notebook_portability.json``.
+``benchmarks/results/notebook_portability.json`` (``--update`` with ``--lessons``: only those lessons' entries).
 """
 
 from __future__ import annotations
@@ -77,7 +77,11 @@ def main() -> int:
     parser.add_argument("--lessons", default=None, help="comma-separated lesson numbers or names (default: all)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--write", action="store_true", help=f"write {RESULT.relative_to(ROOT)}")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the measured lessons' entries in the table, keep the others")
     args = parser.parse_args()
+    if args.lessons is None and args.update:
+        parser.error("--update is for some lessons (--lessons); for all of them use --write.")
     sys.path.insert(0, str(ROOT))
     from vit_edu.classroom import lesson_paths
 
@@ -105,6 +109,15 @@ def main() -> int:
     print(f"{'all lessons (nbval seconds)':<34}" + "".join(f"{total[s]:>11.0f}s" for s in args.settings))
     all_passed = all(r["passed"] for by_lesson in results.values() for r in by_lesson.values())
     print("EVERY LESSON PASSES IN EVERY SETTING" if all_passed else "SOME LESSONS FAIL")
+    if args.update:
+        table = json.loads(RESULT.read_text())
+        missing = [s for s in args.settings if s not in table["results"]]
+        if missing:
+            print(f"{RESULT.name} has no settings {missing}; use --write.", file=sys.stderr)
+            return 2
+        for setting in args.settings:
+            table["results"][setting].update(results[setting])
+        RESULT.write_text(json.dumps(table, indent=1) + "\n")
     if args.write:
         settings = {s: SETTINGS[s] for s in args.settings}
         RESULT.write_text(json.dumps({"machine": platform.machine(), "settings": settings, "results": results},

@@ -162,12 +162,17 @@ CLAIMS: dict[str, Claim] = {
                                                 "from the first layer on (its distance / uniform attention's)",
                                                 null=0.25),
     ),
-    # The transfer lesson: the committed pre-trained ViT and the 20-labels row of the transfer table, live.
+    # The transfer lesson: the committed pre-trained ViT, the 20-labels row of the transfer table and the 1k ViT
+    # point of the data-scale sweep, live.
     **_claims(
         "transfer",
         pretrained_reproduces=within(0.005, "the committed pre-trained model re-evaluates to its recorded accuracy"),
         live_vs_table=within(0.08, "each live run lands within a few points of the committed table"),
         live_finetune_gain=difference(0.1, 1.0, "fine-tuning the pre-trained ViT beats training it from scratch"),
+        ridge_fewshot=fraction(0.2, 0.4, "closed-form ridge on the pre-trained ViT's frozen features reads digits "
+                               "from 10 labels per class, far above chance", null=DIGITS_CHANCE),
+        crossover_live_vs_table=within(0.08, "the live pre-training point lands within a few points of the "
+                                       "committed sweep"),
     ),
 }
 
