@@ -1,7 +1,6 @@
 """The course's one source of lesson facts: headers, course maps and session plan agree with catalogue.toml."""
 
 import base64
-import importlib.util
 import io
 import math
 from pathlib import Path
@@ -10,18 +9,12 @@ import nbformat
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from support.scripts import load_script
 
 from vit_edu.course.catalogue import course_map, format_run_time, header_markdown, lesson, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-
-
-def sync_script():
-    spec = importlib.util.spec_from_file_location("sync_lessons", ROOT / "scripts" / "sync_lessons.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def pixels(encoded):
@@ -35,7 +28,7 @@ def test_the_lesson_files_are_the_catalogue_in_its_order():
 
 
 def test_generated_cells_and_documents_agree_with_their_sources():
-    script = sync_script()
+    script = load_script("sync_lessons")
     for path, cells in script.expected_cells().items():
         notebook = nbformat.read(path, as_version=4)
         for tag, (text, attachments) in cells.items():

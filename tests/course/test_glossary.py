@@ -1,23 +1,16 @@
 """One glossary for the course: every lesson's term table is drawn from vit_edu/course/glossary.toml."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from support.scripts import load_script
 
 from vit_edu.course.glossary import glossary_table, lesson_terms, load_glossary, term_table
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-
-
-def sync_script():
-    spec = importlib.util.spec_from_file_location("sync_lessons", ROOT / "scripts" / "sync_lessons.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def lesson_files():
@@ -26,7 +19,7 @@ def lesson_files():
 
 
 def test_every_lesson_shows_its_table_from_the_glossary_right_after_its_header():
-    expected = sync_script().expected_cells()
+    expected = load_script("sync_lessons").expected_cells()
     assert set(expected) == {*lesson_files().values(), NOTEBOOKS / "00_index.ipynb"}
     for path, cells in expected.items():
         notebook = nbformat.read(path, as_version=4)
