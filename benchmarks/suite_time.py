@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NBVAL_BUDGET, SUITE_BUDGET, INNER_BUDGET = 360.0, 600.0, 30.0
 LESSON_BUDGET = 60.0
-LONGER_LESSONS = {"train_tiny": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 90.0}  # topic -> s
+# topic -> s: lessons that train live get the design's 90 s; the transfer lesson, which re-runs a pre-training point
+# of the data-scale sweep as well as its transfer rows, the design's upper limit for sweep lessons, 120 s
+LONGER_LESSONS = {"train_tiny": 90.0, "attention_maps": 90.0, "inductive_bias": 90.0, "transfer": 120.0}
 
 
 def lesson_budget(stem: str) -> float:

@@ -27,6 +27,7 @@ the ResNets transfer better; with the largest, ViT overtakes them. At course sca
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -66,9 +67,9 @@ class CrossoverRecipe:
             pre-training task's held-out images) and the step budget every model and size gets.
             Its ``input_normalization`` is the ViT's; the CNN trains on the raw images.
         finetune_lr: the peak learning rate of fine-tuning, for both models (the transfer lesson's).
-        finetune: the fine-tuning budget, the same for both models (default: the transfer lesson's,
-            ``TRANSFER_RECIPE.recipe_for("finetune")``: 300 steps of batch 32, raw inputs; no
-            ``input_normalization``, since both pre-trained models take the raw images).
+        finetune: the fine-tuning budget, the same for both models (the course uses the transfer lesson's,
+            ``TRANSFER_RECIPE.recipe_for("finetune")``: 300 steps of batch 32; no ``input_normalization``,
+            since both pre-trained models take the raw images).
         cnn_depth, cnn_pool_every: L and pooling of the CNN; its width is matched to the ViT.
     """
 
@@ -169,8 +170,6 @@ def evaluate_transfer(pretrained: nn.Module, seed: int, data: TransferData, *,
         ``fewshot_K`` (accuracy) and ``fewshot_K_l2`` (the lambda chosen) for every K of
         ``shots``; ``finetune_accuracy`` and ``finetune_train_loss``.
     """
-    import copy
-
     num_classes = int(data.train_labels.max()) + 1
     row: dict[str, Any] = {}
     train_features = representation(pretrained, data.train_images)
