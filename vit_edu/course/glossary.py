@@ -8,7 +8,7 @@ markdown cell tagged ``terms``, the course index shows :func:`glossary_table`;
 fails when a lesson's table and the glossary disagree.
 
     from vit_edu.course.glossary import load_glossary, term_table
-    print(term_table("patching"))
+    table = term_table("patching")  # markdown: English, 中文, meaning
 """
 
 from __future__ import annotations
