@@ -198,7 +198,8 @@ def run_point(model: str, size: int, seed: int, *, pool: PretrainPool | None = N
         model: ``"vit"`` or ``"cnn"``.
         size: pre-training images (the first ``size`` of the pool).
         seed: seeds the initial weights, the data order and the downstream label subsets.
-        pool: :func:`pretrain_pool` (default: generated here, at least ``size`` images).
+        pool: :func:`pretrain_pool` (default: the sweep's own pool of ``max(SIZES)`` images, generated here:
+            a smaller pool would hold other images, since its first ``size`` are not the sweep's).
         data: ``downstream_data(32, **TRANSFER_RECIPE.downstream.data)``, to avoid rebuilding it.
         recipe: the shared budget.
         device: where to train.
@@ -211,7 +212,7 @@ def run_point(model: str, size: int, seed: int, *, pool: PretrainPool | None = N
     check_choice(model, "model", MODELS)
     check_int(size, "size")
     start = time.perf_counter()
-    pool = pretrain_pool(size, recipe) if pool is None else pool
+    pool = pretrain_pool(max(SIZES), recipe) if pool is None else pool
     if data is None:
         data = downstream_data(recipe.pretrain.model["image_size"], **TRANSFER_RECIPE.downstream.data)
     network, history = pretrain_model(model, size, seed, pool, recipe=recipe, device=device, progress=progress)
