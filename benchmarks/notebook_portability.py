@@ -116,7 +116,7 @@ def main() -> int:
             print(f"{RESULT.name} has no settings {missing}; use --write.", file=sys.stderr)
             return 2
         for setting in args.settings:
-            table["results"][setting].update(results[setting])
+            table["results"][setting] = dict(sorted({**table["results"][setting], **results[setting]}.items()))
         RESULT.write_text(json.dumps(table, indent=1) + "\n")
     if args.write:
         settings = {s: SETTINGS[s] for s in args.settings}

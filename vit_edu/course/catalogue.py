@@ -44,7 +44,7 @@ class Lesson:
 
     @property
     def filename(self) -> str:
-        """The notebook's file name, e.g. ``"03_self_attention.ipynb"``."""
+        """The notebook's file name, e.g. ``"02_self_attention.ipynb"``."""
         return f"{self.label}_{self.topic}.ipynb"
 
 
