@@ -72,3 +72,30 @@ def test_header_and_map_name_the_measured_time_and_refuse_a_missing_one():
         course_map({})
     with pytest.raises(ValueError, match="no lesson 'nope'"):
         lesson("nope")
+
+
+def _prose():
+    """(where, text) of every lesson cell and course document a reader follows links in."""
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if "header" not in cell.metadata.get("tags", []):  # the header card is generated, with its number
+                yield f"{path.name} cell {index}", cell.source
+    for name in ("README.md", "docs/for_teachers.md"):
+        yield name, (ROOT / name).read_text(encoding="utf-8")
+
+
+def test_links_between_lessons_point_at_files_that_exist():
+    import re
+
+    lessons = {path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+    broken = [(where, name) for where, text in _prose() for name in re.findall(r"\b\d\d_\w+\.ipynb\b", text)
+              if name not in lessons and not name.startswith("99_")]
+    assert not broken, f"links to lessons that do not exist (renumbered?): {broken}"
+
+
+def test_lessons_name_other_lessons_by_topic_not_by_number():
+    import re
+
+    numbered = [(where, match.group(0)) for where, text in _prose()
+                for match in re.finditer(r"(?<![-\w])[Ll]essons? \d\d\b", text)]
+    assert not numbered, f"numbers change when lessons move; name the lesson by its topic and link it: {numbered}"
