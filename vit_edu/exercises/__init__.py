@@ -8,5 +8,6 @@ never raises for a wrong answer. An unanswered exercise (the student edition's
 """
 
 from vit_edu.exercises.feedback import Feedback, not_done, run_student_code
+from vit_edu.exercises.predictions import check_prediction
 
-__all__ = ["Feedback", "not_done", "run_student_code"]
+__all__ = ["Feedback", "check_prediction", "not_done", "run_student_code"]
