@@ -6,13 +6,15 @@
 - every lesson's **term table** (tagged ``terms``) and the index's **glossary** (tagged ``glossary``)
   from ``vit_edu/course/glossary.toml``;
 - the **course map** in the index (tagged ``course-map``) and in ``README.md``, and the **session plan**
-  in ``docs/for_teachers.md`` (each between ``<!-- course-map -->`` / ``<!-- session-plan -->`` and
-  ``<!-- end -->`` markers).
+  and the **exercise list** in ``docs/for_teachers.md`` (each between ``<!-- course-map -->`` /
+  ``<!-- session-plan -->`` / ``<!-- exercises -->`` and ``<!-- end -->`` markers);
+- every lesson's **nbgrader cell metadata** (answer and check cells, ``grade_id``, points) from its
+  exercises (``vit_edu.classroom.grading``), so nbgrader grades the lessons with no marking by hand.
 
     python scripts/sync_lessons.py           # rewrite what differs
     python scripts/sync_lessons.py --check   # only report it (exit 1 if anything differs)
 
-Only those cells and blocks change: code cells and outputs are left as they are, so no lesson needs
+Only those cells, blocks and metadata change: code and outputs are left as they are, so no lesson needs
 re-executing. ``tests/course/test_catalogue.py`` and ``tests/course/test_glossary.py`` run the check.
 """
 
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 
+from vit_edu.classroom.grading import apply_nbgrader_metadata
+from vit_edu.course.anatomy import exercises, open_experiments
 from vit_edu.course.catalogue import STRIP_NAME, course_map, header_markdown, load_catalogue, session_plan
 from vit_edu.course.glossary import glossary_table, term_table
 from vit_edu.viz.architecture import architecture_figure, architecture_strip
@@ -36,7 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 INDEX = NOTEBOOKS / "00_index.ipynb"
 RUN_TIMES = ROOT / "benchmarks" / "results" / "notebook_portability.json"
-DOCUMENTS = {ROOT / "README.md": ("course-map", "notebooks/"), ROOT / "docs" / "for_teachers.md": ("session-plan", "")}
+DOCUMENTS = {ROOT / "README.md": [("course-map", "notebooks/")],
+             ROOT / "docs" / "for_teachers.md": [("session-plan", ""), ("exercises", "../notebooks/")]}
+WHEN = {"prediction": "in class, before running the cell that answers it",
+        "exercise": "in class after the section it practises, or as homework"}
 
 
 def run_seconds() -> dict[str, float]:
@@ -73,11 +80,33 @@ def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
     return cells
 
 
-def expected_blocks() -> dict[Path, tuple[str, str]]:
-    """document -> (marker name, the text between its markers)."""
+def exercise_list(link_prefix: str = "") -> str:
+    """Every graded exercise of the course with its kind, points and when to assign it, and the open
+    experiments (not graded), lesson by lesson: read from the lessons themselves."""
+    rows = ["| lesson | session | exercise | kind | points | when to assign |", "|---|---|---|---|---|---|"]
+    total = 0
+    for lesson in load_catalogue():
+        nb = nbformat.read(NOTEBOOKS / lesson.filename, as_version=4)
+        link = f"[{lesson.label}]({link_prefix}{lesson.filename})"
+        for exercise in exercises(nb):
+            kind = "predict, then run" if exercise.kind == "prediction" else "write code (checked)"
+            rows.append(f"| {link} | {lesson.session} | {exercise.title} | {kind} | {exercise.points} | "
+                        f"{WHEN[exercise.kind]} |")
+            total += exercise.points
+        for title in open_experiments(nb):
+            rows.append(f"| {link} | {lesson.session} | {title} | open experiment (not graded) | – | "
+                        "homework or a class discussion |")
+    rows += ["", f"Points in all: {total}. Points come with the cells' nbgrader metadata (a written and "
+                 "checked function 2, a committed prediction 1), written by `python scripts/sync_lessons.py`."]
+    return "\n".join(rows)
+
+
+def expected_blocks() -> dict[Path, list[tuple[str, str]]]:
+    """document -> [(marker name, the text between its markers)]."""
     seconds = run_seconds()
-    texts = {"course-map": lambda prefix: course_map(seconds, prefix), "session-plan": lambda prefix: session_plan()}
-    return {path: (marker, texts[marker](prefix)) for path, (marker, prefix) in DOCUMENTS.items()}
+    texts = {"course-map": lambda prefix: course_map(seconds, prefix), "session-plan": lambda prefix: session_plan(),
+             "exercises": exercise_list}
+    return {path: [(marker, texts[marker](prefix)) for marker, prefix in blocks] for path, blocks in DOCUMENTS.items()}
 
 
 def _block(marker: str) -> re.Pattern:
@@ -93,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report what differs, change nothing")
     args = parser.parse_args(argv)
     stale = []
+    topics = {NOTEBOOKS / lesson.filename: lesson.topic for lesson in load_catalogue()}
     for path, wanted in expected_cells().items():
         notebook = nbformat.read(path, as_version=4)
         changed = False
+        if path in topics and apply_nbgrader_metadata(notebook, topics[path]):
+            stale.append(f"{path.name} (nbgrader metadata)")
+            changed = True
         for tag, (text, attachments) in wanted.items():
             cells = tagged(notebook, tag)
             if len(cells) != 1:
@@ -110,20 +143,25 @@ def main(argv: list[str] | None = None) -> int:
                     cell["attachments"] = attachments
         if changed and not args.check:
             nbformat.write(notebook, path)
-    for path, (marker, text) in expected_blocks().items():
-        document = path.read_text(encoding="utf-8")
-        match = _block(marker).search(document)
-        if match is None:
-            print(f"{path.name}: needs the markers <!-- {marker} --> ... <!-- end -->.", file=sys.stderr)
-            return 2
-        if match.group(2) != text:
-            stale.append(f"{path.name} ({marker})")
-            if not args.check:
-                path.write_text(document[:match.start(2)] + text + document[match.end(2):], encoding="utf-8")
+    for path, blocks in expected_blocks().items():
+        for marker, text in blocks:
+            document = path.read_text(encoding="utf-8")
+            match = _block(marker).search(document)
+            if match is None:
+                print(f"{path.name}: needs the markers <!-- {marker} --> ... <!-- end -->.", file=sys.stderr)
+                return 2
+            if match.group(2) != text:
+                stale.append(f"{path.name} ({marker})")
+                if not args.check:
+                    path.write_text(document[:match.start(2)] + text + document[match.end(2):], encoding="utf-8")
     for name in stale:
         print(("differs: " if args.check else "rewrote: ") + name)
     return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ValueError as error:  # a lesson that breaks the rhythm the generated parts rely on
+        print(f"sync_lessons: {error}", file=sys.stderr)
+        sys.exit(2)

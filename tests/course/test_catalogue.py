@@ -41,9 +41,10 @@ def test_generated_cells_and_documents_agree_with_their_sources():
                 drawn, kept = pixels(data["image/png"]), pixels(stored)
                 # fonts may rasterise a little differently on another platform; the picture may not change
                 assert drawn.shape == kept.shape and np.abs(drawn - kept).mean() < 0.01, f"{path.name}: {name}"
-    for path, (marker, text) in script.expected_blocks().items():
+    for path, blocks in script.expected_blocks().items():
         document = path.read_text(encoding="utf-8")
-        assert f"<!-- {marker} -->\n{text}\n<!-- end -->" in document, f"{path.name}: run scripts/sync_lessons.py"
+        for marker, text in blocks:
+            assert f"<!-- {marker} -->\n{text}\n<!-- end -->" in document, f"{path.name} ({marker}): run scripts/sync_lessons.py"
 
 
 def test_every_lesson_opens_the_same_way():

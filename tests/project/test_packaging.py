@@ -89,3 +89,17 @@ def test_the_package_itself_needs_only_the_core_dependencies():
     assert {"matplotlib", "transformers", "sklearn", "nbformat"} <= extras
     assert not added & extras, f"importing vit_edu loads {sorted(added & extras)}, which are extras: import them lazily"
     assert "vit_edu" in added  # the probe really ran the package
+
+
+def test_the_teacher_guide_states_the_python_versions_the_pins_have_wheels_for():
+    import json
+
+    table = json.loads((ROOT / "benchmarks" / "results" / "python_versions.json").read_text(encoding="utf-8"))
+    pins, _ = pinned("requirements.txt")
+    assert {canonicalize_name(Requirement(line).name): str(Requirement(line).specifier).removeprefix("==")
+            for line in table["pins"]} == pins, "requirements.txt changed: run benchmarks/python_versions.py --write"
+    working = [version for version, row in table["versions"].items() if row["wheels_for_all_pins"]]
+    assert working, "no Python version has wheels for every pin"
+    guide = (ROOT / "docs" / "for_teachers.md").read_text(encoding="utf-8")
+    assert f"Python {working[0]} to {working[-1]}" in guide
+    assert PROJECT["requires-python"] == f">={working[0]}"

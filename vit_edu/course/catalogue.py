@@ -133,12 +133,15 @@ def course_map(run_seconds: Mapping[str, float], link_prefix: str = "") -> str:
 
 
 def session_plan() -> str:
-    """The teacher's plan: one row per session, its lessons and study time, what students leave with."""
+    """The teacher's plan: one row per session, its lessons with their start time and study minutes, what
+    students leave with."""
     rows = []
     for number, session in enumerate(_data()["session"], start=1):
         entries = [entry for entry in load_catalogue() if entry.session == number]
         minutes = sum(entry.study for entry in entries)
-        names = ", ".join(f"{entry.label} {entry.title}" for entry in entries)
+        starts = [sum(e.study for e in entries[:i]) for i in range(len(entries))]
+        names = "; ".join(f"{start // 60}:{start % 60:02d} {entry.label} {entry.title} ({entry.study} min)"
+                          for start, entry in zip(starts, entries))
         rows.append(f"| {number}. {session['title']} (about {minutes // 60} h {minutes % 60:02d}) | {names} | "
                     f"{session['outcome']} |")
-    return "\n".join(["| session | lessons | what students leave with |", "|---|---|---|", *rows])
+    return "\n".join(["| session | lessons (start, study time) | what students leave with |", "|---|---|---|", *rows])
