@@ -38,7 +38,8 @@ def test_answer_and_check_cells_get_stable_ids_and_points():
     wanted = nbgrader_cell_metadata(nb, "demo")
     assert sorted(wanted) == [1, 2, 4, 5]
     assert wanted[1]["solution"] and not wanted[1]["grade"] and wanted[1]["grade_id"] == "demo-tokens"
-    assert wanted[2]["grade"] and wanted[2]["points"] == POINTS["exercise"] and wanted[2]["grade_id"] == "demo-tokens-check"
+    assert wanted[2]["grade"] and wanted[2]["points"] == POINTS["exercise"]
+    assert wanted[2]["grade_id"] == "demo-tokens-check"
     assert wanted[5]["points"] == POINTS["prediction"] and wanted[5]["locked"]
     nb.cells[6].metadata["nbgrader"] = {"grade": True}  # stale metadata on a cell that is no exercise
     assert apply_nbgrader_metadata(nb, "demo") and "nbgrader" not in nb.cells[6].metadata

@@ -44,7 +44,8 @@ def test_generated_cells_and_documents_agree_with_their_sources():
     for path, blocks in script.expected_blocks().items():
         document = path.read_text(encoding="utf-8")
         for marker, text in blocks:
-            assert f"<!-- {marker} -->\n{text}\n<!-- end -->" in document, f"{path.name} ({marker}): run scripts/sync_lessons.py"
+            wanted = f"<!-- {marker} -->\n{text}\n<!-- end -->"
+            assert wanted in document, f"{path.name} ({marker}): run scripts/sync_lessons.py"
 
 
 def test_every_lesson_opens_the_same_way():

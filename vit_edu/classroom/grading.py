@@ -30,10 +30,12 @@ def nbgrader_cell_metadata(nb: nbformat.NotebookNode, topic: str) -> dict[int, d
     wanted: dict[int, dict] = {}
     for exercise in exercises(nb):
         if exercise.check is None:
-            raise ValueError(f"{topic}: the exercise {exercise.title!r} (cell {exercise.cell}) has no check cell after it.")
+            raise ValueError(f"{topic}: the exercise {exercise.title!r} (cell {exercise.cell}) has no check cell "
+                             "after it.")
         grade_id = f"{topic}-{exercise.name}"
         if grade_id in {meta["grade_id"] for meta in wanted.values()}:
-            raise ValueError(f"{topic}: two exercises define {exercise.name!r}; answer names must be unique in a lesson.")
+            raise ValueError(f"{topic}: two exercises define {exercise.name!r}; answer names must be unique in a "
+                             "lesson.")
         wanted[exercise.cell] = {"grade": False, "grade_id": grade_id, "locked": False,
                                  "schema_version": SCHEMA_VERSION, "solution": True, "task": False}
         wanted[exercise.check] = {"grade": True, "grade_id": f"{grade_id}-check", "locked": True,
