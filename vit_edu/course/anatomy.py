@@ -28,7 +28,7 @@ DEEP_DIVE = "Deep dive"
 POINTS = {"exercise": 2, "prediction": 1}  # a written and checked function; a committed guess
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _DETAILS = re.compile(r"<details>\s*<summary>(?:<b>)?\s*Deep dive.*?</details>", re.S | re.I)
-_KINDS = (("Predict, then run", "prediction"), ("Exercise", "exercise"))
+_KINDS = ((re.compile(r"Predict, then run\b"), "prediction"), (re.compile(r"Exercise \d+:"), "exercise"))
 
 
 def _headings(cell) -> list[tuple[int, str]]:
@@ -102,10 +102,10 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
             title = text
         if cell.cell_type != "code" or BEGIN_SOLUTION not in cell.source:
             continue
-        kinds = [kind for prefix, kind in _KINDS if title and title.startswith(prefix)]
+        kinds = [kind for pattern, kind in _KINDS if title and pattern.match(title)]
         if not kinds:
             raise ValueError(f"cell {index} holds a solution but its heading {title!r} does not start with "
-                             f"{[prefix for prefix, _ in _KINDS]}.")
+                             "'Exercise N:' or 'Predict, then run'.")
         following = [j for j in range(index + 1, len(nb.cells)) if nb.cells[j].cell_type == "code"]
         found.append(Exercise(title, kinds[0], index, following[0] if following else None,
                               _defined_name(cell.source), POINTS[kinds[0]]))
