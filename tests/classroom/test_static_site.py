@@ -15,7 +15,15 @@ import nbformat
 import pytest
 from support.browser import find_chromium, static_page_summary, watch_offline
 
-from vit_edu.classroom.site import WIDGET_STATE, WIDGET_VIEW, export_html, replace_unbundled_widgets
+from vit_edu.classroom.site import (
+    EXPLORE_NOTE,
+    MISSING_STATE_NOTE,
+    WIDGET_STATE,
+    WIDGET_VIEW,
+    export_html,
+    freeze_controls,
+    replace_unbundled_widgets,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -107,10 +115,53 @@ def test_unbundled_widgets_become_their_picture_or_a_note():
     for model_id, entry in before.items():  # bundled models untouched
         if model_id not in anywidgets:
             assert state[model_id] == entry
-    # a view whose model was not stored loses its widget view, so its text form shows
-    nb.cells[0].outputs[0]["data"][WIDGET_VIEW]["model_id"] = "missing"
-    replace_unbundled_widgets(nb)
-    assert WIDGET_VIEW not in nb.cells[0].outputs[0]["data"]
+    # a view whose model was not stored becomes a note, never the widget's text repr
+    nb.cells[0].outputs[0]["data"][WIDGET_VIEW]["model_id"] = "lost"
+    assert replace_unbundled_widgets(nb) == {"lost": "missing"}
+    assert nb.cells[0].outputs[0]["data"]["text/html"] == MISSING_STATE_NOTE
+    assert "VBox" not in str(nb.cells[0].outputs[0]["data"])
+
+
+def test_controls_are_shown_disabled_with_a_note_under_their_widget():
+    nb = stored_widget_notebook()
+    state = nb.metadata.widgets[WIDGET_STATE]["state"]
+    sliders = [k for k, v in state.items() if v["model_name"] == "IntSliderModel"]
+    assert len(sliders) == 1 and not state[sliders[0]]["state"].get("disabled", False)
+    assert freeze_controls(nb) == 1
+    assert state[sliders[0]]["state"]["disabled"] is True
+    notes = [o for cell in nb.cells for o in cell.outputs if o.get("data", {}).get("text/html") == EXPLORE_NOTE]
+    assert len(notes) == 2  # one under each widget view
+    assert freeze_controls(nbformat.v4.new_notebook()) == 0
+
+
+@pytest.mark.slow
+def test_a_lesson_saved_without_widget_state_exports_notes_and_warns(tmp_path):
+    """JupyterLab saves a run lesson without its widget state unless told to: the page must not show reprs."""
+    source = tmp_path / "lessons"
+    source.mkdir()
+    nb = nbformat.read(NOTEBOOKS / f"{EXECUTED_LESSON}.ipynb", as_version=4)
+    views = sum(WIDGET_VIEW in o.get("data", {}) for cell in nb.cells for o in cell.get("outputs", []))
+    assert views >= 1
+    nb.metadata.pop("widgets", None)  # what an autosave after a JupyterLab run leaves
+    nbformat.write(nb, source / f"{EXECUTED_LESSON}.ipynb")
+    with pytest.warns(UserWarning, match=f"{views} widget view"):
+        [page] = export_html(tmp_path / "site", source=source, execute=False)
+    text = page.read_text(encoding="utf-8")
+    assert "VBox(" not in text and "HBox(" not in text and "Dropdown(" not in text
+    assert text.count("its state was not saved") == views
+
+
+@pytest.mark.slow
+def test_the_index_is_a_course_map(tmp_path):
+    from vit_edu.course.catalogue import load_catalogue
+
+    lessons = load_catalogue()[:2]
+    export_html(tmp_path, lessons=[lesson.label for lesson in lessons], execute=False)
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    for lesson in lessons:
+        assert f'href="{lesson.filename.removesuffix(".ipynb")}.html">{lesson.title}</a>' in index
+        assert f"{lesson.study} min" in index and lesson.paper in index
+    assert index.count("about ") >= 2  # the measured run times of the two lessons' headers
 
 
 @pytest.mark.slow

@@ -11,7 +11,13 @@ network: the front-end files are copied from ``vit_edu/classroom/static`` into `
 
 Widgets whose front end is not in the html-manager bundle (anywidget, ipympl, ...) would render
 blank (or try a CDN) in such a page, so their stored state is replaced: by an image widget showing
-their last picture when they hold one (a base64 PNG), else by a short note.
+their last picture when they hold one (a base64 PNG), else by a short note. A widget whose state
+was never saved (JupyterLab saves a notebook without it unless told to) would show as its Python
+repr; it becomes a note instead, with a warning. Controls cannot change anything without a kernel,
+so they are shown disabled, with "run the lesson in JupyterLab to explore" under the widget.
+
+The index page is the course map: each lesson's title, what it teaches, its paper sections and its
+study and run times (from the course catalogue and the lesson's header card).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import html
 import json
 import re
 import shutil
+import warnings
 from collections.abc import Iterable
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -38,6 +45,14 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KERNEL_ONLY_NOTE = ("<em>This interactive view needs a running Python kernel: open the lesson in JupyterLab. "
                     "The static figure beside it shows the same picture.</em>")
+MISSING_STATE_NOTE = ("<em>An interactive view was here, but its state was not saved with the notebook: run the "
+                      "lesson in JupyterLab to explore it. The static figure beside it shows the same picture.</em>")
+EXPLORE_NOTE = "<em>Run the lesson in JupyterLab to explore: the controls above show their last state.</em>"
+CONTROL_MODELS = ("DropdownModel", "IntSliderModel", "FloatSliderModel", "FloatLogSliderModel", "IntRangeSliderModel",
+                  "FloatRangeSliderModel", "SelectionSliderModel", "SelectionRangeSliderModel", "ToggleButtonsModel",
+                  "ToggleButtonModel", "ButtonModel", "CheckboxModel", "RadioButtonsModel", "SelectModel",
+                  "SelectMultipleModel", "TextModel", "IntTextModel", "FloatTextModel", "BoundedIntTextModel",
+                  "BoundedFloatTextModel", "PlayModel", "ComboboxModel")
 _PNG_BASE64 = re.compile(r"^(data:image/png;base64,)?(iVBORw0KGgo[A-Za-z0-9+/=]+)$")
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -117,10 +132,10 @@ def replace_unbundled_widgets(nb: nbformat.NotebookNode) -> dict[str, str]:
     """Make the notebook's stored widgets renderable by the html-manager bundle alone (in place).
 
     Models from other front-end modules become an Image of their last PNG, or an HTML note;
-    widget-view outputs whose model is not stored are dropped so that their text form shows.
+    widget-view outputs whose model is not stored become a note (never the widget's text repr).
 
     Returns:
-        ``{model_id: "image" | "note"}`` for each replaced model.
+        ``{model_id: "image" | "note" | "missing"}`` for each replaced model or unstored view.
     """
     widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     replaced = {}
@@ -135,8 +150,38 @@ def replace_unbundled_widgets(nb: nbformat.NotebookNode) -> dict[str, str]:
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is not None and view.get("model_id") not in widget_state:
-                del output["data"][WIDGET_VIEW]
+                output["data"] = {"text/html": MISSING_STATE_NOTE,
+                                  "text/plain": "(an interactive view: run the lesson in JupyterLab to explore it)"}
+                replaced[view.get("model_id", "")] = "missing"
     return replaced
+
+
+def freeze_controls(nb: nbformat.NotebookNode) -> int:
+    """Show the stored widgets' controls disabled and put a "run in JupyterLab" note under each widget (in place).
+
+    Without a kernel a slider would move while its picture stays: it should not pretend to work.
+
+    Returns:
+        The number of controls disabled.
+    """
+    widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    frozen = 0
+    for entry in widget_state.values():
+        if entry.get("model_name") in CONTROL_MODELS:
+            entry.setdefault("state", {})["disabled"] = True
+            frozen += 1
+    if not frozen:
+        return 0
+    for cell in nb.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            outputs.append(output)
+            if output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") in widget_state:
+                outputs.append(nbformat.v4.new_output("display_data", data={"text/html": EXPLORE_NOTE,
+                                                                            "text/plain": "(run in JupyterLab)"}))
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return frozen
 
 
 def execute_lesson(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 600) -> nbformat.NotebookNode:
@@ -157,17 +202,45 @@ def _nav(paths: list[Path], index: int) -> str:
     return f'<nav class="vit-edu-nav" style="margin:1em 0;font-family:sans-serif">{" | ".join(links)}</nav>'
 
 
-def _index_page(entries: list[tuple[Path, str]]) -> str:
-    rows = "\n".join(f'<li><a href="{path.stem}.html">{html.escape(title)}</a></li>' for path, title in entries)
+def _run_time(nb: nbformat.NotebookNode) -> str:
+    """The run time the lesson's header card states ("about 10 s"), or "" when it has none."""
+    for cell in nb.cells[:2]:
+        match = re.search(r"\*\*Run time:\*\*\s*([^·\n]+?)(?: on [^·\n]*)?$", cell.source, flags=re.M)
+        if cell.cell_type == "markdown" and match:
+            return match.group(1).strip()
+    return ""
+
+
+def _index_page(entries: list[tuple[Path, str, str]], mathjax_url: str) -> str:
+    """The site's course map: one row per lesson with what it teaches, paper, study and run time."""
+    from nbconvert.filters import markdown2html
+
+    from vit_edu.course.catalogue import load_catalogue
+
+    catalogue = {lesson.filename: lesson for lesson in load_catalogue()}
+    rows = []
+    for path, title, run_time in entries:
+        lesson = catalogue.get(path.name)
+        learn = markdown2html(lesson.learn).removeprefix("<p>").removesuffix("</p>").strip() if lesson else ""
+        rows.append(f'<tr><td>{html.escape(path.stem[:2])}</td><td><a href="{path.stem}.html">'
+                    f'{html.escape(re.sub(r"^Lesson [0-9]+ — ", "", title))}</a></td><td>{learn}</td>'
+                    f'<td>{html.escape(lesson.paper) if lesson else ""}</td>'
+                    f'<td>{f"{lesson.study} min" if lesson else ""}</td><td>{html.escape(run_time)}</td></tr>')
+    script = f'<script defer src="{html.escape(mathjax_url)}"></script>' if mathjax_url else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>vit_edu: the Vision Transformer course</title>
-<style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}</style></head>
+<script>window.MathJax = {{tex: {{inlineMath: [['$', '$']]}}}};</script>{script}
+<style>body{{font-family:sans-serif;max-width:64em;margin:2em auto;line-height:1.5}}
+table{{border-collapse:collapse}}
+td,th{{border-bottom:1px solid #ddd;padding:.4em .6em;vertical-align:top;text-align:left}}
+</style></head>
 <body><h1>vit_edu &mdash; the Vision Transformer, built and seen step by step</h1>
-<p>The lessons as they were last run: code, outputs, figures and widgets in their stored state. To change
-a slider or click a patch, open the notebooks in JupyterLab (see the repository's README).</p>
-<ul class="lessons">
-{rows}
-</ul></body></html>
+<p>The lessons as they were last run: code, outputs, figures and widgets in their last state. To move a
+slider or click a patch, run the lessons in JupyterLab (see the repository's README).</p>
+<table class="lessons">
+<tr><th>#</th><th>lesson</th><th>what you learn</th><th>paper</th><th>study time</th><th>run time</th></tr>
+{chr(10).join(rows)}
+</table></body></html>
 """
 
 
@@ -221,7 +294,7 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
     for target, src in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
-    titles = []
+    titles, run_times = [], []
     from nbclient.exceptions import CellExecutionError
     from tqdm.auto import tqdm
 
@@ -233,11 +306,18 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
             except CellExecutionError as error:
                 raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
                                    f"(--no-execute):\n{str(error)[-2000:]}") from error
-        replace_unbundled_widgets(nb)
+        missing = [kind for kind in replace_unbundled_widgets(nb).values() if kind == "missing"]
+        if missing:
+            warnings.warn(f"{path.name}: {len(missing)} widget view(s) have no saved state (JupyterLab saved the "
+                          "notebook without it); the page shows a note there instead. Export with execute=True "
+                          "(without --no-execute) to render them.", stacklevel=2)
+        freeze_controls(nb)
         titles.append(lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}"))
+        run_times.append(_run_time(nb))
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[-1]},
                                                              "vit_edu_nav": _nav(paths, index)})
         body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
         page.write_text(body, encoding="utf-8")
-    (outdir / "index.html").write_text(_index_page(list(zip(paths, titles))), encoding="utf-8")
+    (outdir / "index.html").write_text(_index_page(list(zip(paths, titles, run_times)), mathjax_url),
+                                       encoding="utf-8")
     return pages
