@@ -9,7 +9,9 @@
   and the **exercise list** in ``docs/for_teachers.md`` (each between ``<!-- course-map -->`` /
   ``<!-- session-plan -->`` / ``<!-- exercises -->`` and ``<!-- end -->`` markers);
 - every lesson's **nbgrader cell metadata** (answer and check cells, ``grade_id``, points) from its
-  exercises (``vit_edu.classroom.grading``), so nbgrader grades the lessons with no marking by hand.
+  exercises (``vit_edu.classroom.grading``), so nbgrader grades the lessons with no marking by hand;
+- the **student edition** in ``student_edition/``: every lesson with its exercises open, hidden tests
+  and outputs removed (``vit_edu.classroom.editions``); the README's course command opens it.
 
     python scripts/sync_lessons.py           # rewrite what differs
     python scripts/sync_lessons.py --check   # only report it (exit 1 if anything differs)
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import nbformat
 
+from vit_edu.classroom.editions import lesson_paths, student_notebook
 from vit_edu.classroom.grading import apply_nbgrader_metadata
 from vit_edu.course.anatomy import exercises, open_experiments
 from vit_edu.course.catalogue import STRIP_NAME, course_map, header_markdown, load_catalogue, session_plan
@@ -39,6 +42,7 @@ from vit_edu.viz.render import figure_to_png
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 INDEX = NOTEBOOKS / "00_index.ipynb"
+STUDENT_EDITION = ROOT / "student_edition"
 RUN_TIMES = ROOT / "benchmarks" / "results" / "notebook_portability.json"
 DOCUMENTS = {ROOT / "README.md": [("course-map", "notebooks/")],
              ROOT / "docs" / "for_teachers.md": [("session-plan", ""), ("exercises", "../notebooks/")]}
@@ -109,6 +113,26 @@ def expected_blocks() -> dict[Path, list[tuple[str, str]]]:
     return {path: [(marker, texts[marker](prefix)) for marker, prefix in blocks] for path, blocks in DOCUMENTS.items()}
 
 
+def student_editions() -> dict[Path, str]:
+    """student_edition/NN_name.ipynb -> the text it must hold: the instructor lesson with exercises open."""
+    return {STUDENT_EDITION / path.name: nbformat.writes(student_notebook(nbformat.read(path, as_version=4))) + "\n"
+            for path in lesson_paths(NOTEBOOKS)}
+
+
+def sync_student_editions(check: bool) -> list[str]:
+    """Write (or with ``check`` only compare) the student edition; returns what differed."""
+    wanted = student_editions()
+    stale = [path for path in sorted(STUDENT_EDITION.glob("[0-9][0-9]_*.ipynb")) if path not in wanted]
+    differ = [path for path, text in wanted.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if not check:
+        STUDENT_EDITION.mkdir(exist_ok=True)
+        for path in differ:
+            path.write_text(wanted[path], encoding="utf-8")
+        for path in stale:  # a lesson that was renamed or removed: its generated copy goes too
+            path.unlink()
+    return [f"student_edition/{path.name}" + (" (no such lesson)" if path in stale else "") for path in differ + stale]
+
+
 def _block(marker: str) -> re.Pattern:
     return re.compile(rf"(<!-- {marker} -->\n)(.*?)(\n<!-- end -->)", re.S)
 
@@ -154,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(f"{path.name} ({marker})")
                 if not args.check:
                     path.write_text(document[:match.start(2)] + text + document[match.end(2):], encoding="utf-8")
+    stale += sync_student_editions(args.check)
     for name in stale:
         print(("differs: " if args.check else "rewrote: ") + name)
     return 1 if args.check and stale else 0

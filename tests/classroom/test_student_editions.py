@@ -132,3 +132,10 @@ def test_command_line_writes_every_lesson(tmp_path, capsys):
     assert main(["student-notebooks", str(tmp_path / "out")]) == 2  # exists: refused without --force
     assert "--force" in capsys.readouterr().err
     assert main(["student-notebooks", str(tmp_path / "out"), "--force", "--lessons", LESSONS[0].stem[:2]]) == 0
+
+
+def test_the_committed_student_edition_is_a_fresh_generation():
+    from support.scripts import load_script
+
+    differ = load_script("sync_lessons").sync_student_editions(check=True)
+    assert differ == [], f"stale student edition {differ}: run python scripts/sync_lessons.py"

@@ -16,7 +16,9 @@ def test_readme_has_two_commands_install_and_test():
     commands = readme_commands()
     assert len(commands) == 2, commands
     install, test = commands
-    assert install.startswith("pip install -r requirements.txt &&") and "jupyter lab" in install
+    assert install.startswith("pip install -r requirements.txt &&")
+    assert install.endswith("jupyter lab student_edition/00_index.ipynb"), "students open their edition"
+    assert (ROOT / "student_edition" / "00_index.ipynb").is_file()
     assert test.startswith("pip install -r requirements-dev.txt &&") and test.endswith("pytest")
 
 
