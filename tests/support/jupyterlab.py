@@ -194,3 +194,30 @@ def wait_for_new_image(image: Any, before: str, timeout: float = 60) -> str:
         return digest if digest != before else None
 
     return wait_until(changed, timeout, interval=0.25, message="a new picture")
+
+
+RUN_EACH_JS = """async () => {  // one cell at a time, so that a cell that raises does not stop the ones after it
+  const app = window.jupyterapp;
+  const notebook = app.shell.currentWidget.content;
+  await app.commands.execute('notebook:clear-all-cell-outputs');
+  for (let i = 0; i < notebook.widgets.length; i++) {
+    notebook.activeCellIndex = i;
+    await app.commands.execute('notebook:run-cell');
+  }
+  return notebook.widgets.length;
+}"""
+
+
+def run_each_cell(page: Any, timeout: float = 300) -> list[dict]:
+    """Run every cell on its own, as a student who presses Shift+Enter through a lesson, errors and all.
+
+    Returns the cells' summaries (type, source, execution count, errors) once all have run and the kernel is idle.
+    """
+    page.evaluate(RUN_EACH_JS)
+
+    def done() -> list[dict] | None:
+        cells = page.evaluate(CELLS_JS)
+        code = [c for c in cells if c["type"] == "code" and c["source"].strip()]
+        return cells if all(c["executionCount"] is not None for c in code) and page.evaluate(KERNEL_IDLE_JS) else None
+
+    return wait_until(done, timeout, interval=0.5, message="every cell run and the kernel idle")
