@@ -253,3 +253,30 @@ def test_errors_name_the_parameter(state, model, images):
         AttentionExplorerState(model, images, labels=[0])
     with pytest.raises(ValueError, match=r"images must be \(n, C, H, W\)"):
         AttentionExplorerState(model, images[0])
+
+
+def test_both_pictures_are_large_and_clickable_and_nothing_else_is(state):
+    view = AttentionExplorerFigure(state, show_text=False)
+    height = view.figure.canvas.get_width_height()[1]
+    view.figure.canvas.draw()
+    plain, mapped = view.ax_plain.get_window_extent(), view.ax_image.get_window_extent()
+    for box in (plain, mapped):
+        assert min(box.width, box.height) >= 320  # pixels of the PNG the widget shows at its own width
+
+    def click(box, fx, fy):  # a point at fractions (fx, fy) of a picture, in PNG pixels (y down)
+        return state.click(*view.image_pixel(box.x0 + fx * box.width, height - (box.y1 - fy * box.height)))
+
+    assert click(plain, 0.3, 0.6) == click(mapped, 0.3, 0.6) == 2 * 4 + 1  # row 2, col 1 of the 4 x 4 grid
+    assert view.figure.axes[2].get_ylabel() == "attention / its maximum"  # the colour bar
+    right_of_everything = view.figure.axes[2].get_window_extent().x1 + 5
+    assert state.click(*view.image_pixel(right_of_everything, height / 2)) is None
+
+
+def test_the_caption_lists_the_likeliest_classes(state):
+    box = attention_explorer_widget(state)
+    caption = box.children[2].value
+    names = [name for name, _ in state.top_classes()]
+    assert len(names) == 3 and all(name in caption for name in names)
+    assert f"<b>{names[0]}" in caption and "Click a patch" in caption
+    probabilities = [p for _, p in state.top_classes(5)]
+    assert probabilities == sorted(probabilities, reverse=True) and abs(sum(probabilities) - 1) < 1e-6

@@ -113,7 +113,7 @@ class AttentionExplorerState:
         self.layer: int | str = self.num_layers - 1
         self.head: int | str = "mean"
         self.patch: int | None = None  # None = the class token's view
-        self.opacity = 0.6
+        self.opacity = 0.5  # the plain image is shown beside it, so the map may cover the shape
         self.forward_passes = 0  # how many times the model ran (tests check the cache)
         self._cache: dict[str, Any] = {}
         self.index = -1
@@ -265,65 +265,78 @@ class AttentionExplorerState:
         truth = self.labels[self.index]
         return text if truth is None else f"{text}\ntrue: {self.class_names[truth]}"
 
+    def top_classes(self, count: int = 3) -> list[tuple[str, float]]:
+        """The ``count`` most probable classes with their probabilities, most probable first."""
+        order = np.argsort(-self.probabilities, kind="stable")[:count]
+        return [(self.class_names[c], float(self.probabilities[c])) for c in order]
+
 
 class AttentionExplorerFigure:
-    """Draws a state: image + overlay + selected patch on the left, class probabilities on the right.
+    """Draws a state: the plain image (left) and the image under the attention map (right), both clickable.
+
+    The two pictures show the same patch grid and the selected patch; a colour bar reads the map
+    (its values divided by its maximum). At the default size each picture is 330 pixels tall, so a
+    patch of a 32-pixel image is about 40 pixels on screen. The class probabilities are text: in the
+    figure's title (static figure) or beside the picture (widget), never a chart that looks clickable.
 
     :meth:`update` sets the new data on the existing artists. :meth:`render` returns the PNG
-    fast by blitting: the static parts (axes, ticks, class names) are drawn once and cached,
+    fast by blitting: the static parts (axes, colour bar, panel titles) are drawn once and cached,
     and each render restores that background and redraws only the artists that change.
     ``figure_to_png(view.figure)`` draws everything from scratch and gives the same picture.
 
     Args:
         state: what to draw.
-        show_text: draw the description and the prediction as titles. The widget shows them as
+        show_text: draw the description and the prediction as the title. The widget shows them as
             HTML beside the picture instead: text is the slowest thing Agg draws.
     """
 
-    def __init__(self, state: AttentionExplorerState, width: float = 6.4, height: float = 3.2, dpi: int = 80,
+    def __init__(self, state: AttentionExplorerState, width: float = 8.0, height: float = 4.4, dpi: int = 100,
                  show_text: bool = True) -> None:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
         self.state, self.show_text = state, show_text
         self.figure = new_figure(width, height, dpi)
-        self.ax_image = self.figure.add_axes((0.02, 0.04, 0.46, 0.78))
-        self.ax_probs = self.figure.add_axes((0.66, 0.16, 0.31, 0.56))
+        self.ax_plain = self.figure.add_axes((0.01, 0.03, 0.42, 0.75))
+        self.ax_image = self.figure.add_axes((0.45, 0.03, 0.42, 0.75))
+        ax_bar = self.figure.add_axes((0.885, 0.08, 0.02, 0.65))
+        colorbar = self.figure.colorbar(ScalarMappable(Normalize(0, 1), _CMAP), cax=ax_bar, ticks=[0, 0.5, 1])
+        colorbar.set_label("attention / its maximum", fontsize=10)
+        ax_bar.tick_params(labelsize=9)
+        self.ax_plain.set_title("the image: click a patch", fontsize=10)
+        self.ax_image.set_title("where it looks", fontsize=10)
         height_px, width_px = state.image_size
         p = state.patch_size
+        self.plain_artist = self.ax_plain.imshow(state.image_rgb, interpolation="nearest")
         self.image_artist = self.ax_image.imshow(state.image_rgb, interpolation="nearest")
         self.overlay_artist = self.ax_image.imshow(state.overlay, interpolation="nearest")
-        self.ax_image.set_axis_off()
         lines = [[(x - 0.5, -0.5), (x - 0.5, height_px - 0.5)] for x in range(p, width_px, p)]
         lines += [[(-0.5, y - 0.5), (width_px - 0.5, y - 0.5)] for y in range(p, height_px, p)]
-        self.grid_lines = self.ax_image.add_collection(LineCollection(lines, colors="white", alpha=0.25,
-                                                                      linewidths=0.5))
-        self.marker = self.ax_image.add_patch(Rectangle((0, 0), p, p, fill=False, edgecolor="cyan", linewidth=2))
-        names = state.class_names
-        self.bars = self.ax_probs.barh(range(len(names)), np.zeros(len(names)), color="0.6")
-        self.ax_probs.set_yticks(range(len(names)), names, fontsize=8)
-        self.ax_probs.invert_yaxis()
-        self.ax_probs.set_xlim(0, 1)
-        self.ax_probs.set_xlabel("probability", fontsize=8)
-        self.ax_probs.tick_params(axis="x", labelsize=7)
-        self.prediction = self.ax_probs.set_title("", fontsize=9)
-        self.title = self.figure.suptitle("", fontsize=9)
-        self._dynamic = [self.image_artist, self.overlay_artist, self.grid_lines, self.marker, *self.bars,
-                         *self.ax_probs.spines.values(), self.prediction, self.title]
+        self.markers, self.grid_lines = [], []
+        for ax in (self.ax_plain, self.ax_image):
+            ax.set_axis_off()
+            self.grid_lines.append(ax.add_collection(LineCollection(lines, colors="white", alpha=0.3, linewidths=0.6)))
+            self.markers.append(ax.add_patch(Rectangle((0, 0), p, p, fill=False, edgecolor="cyan", linewidth=2.5)))
+        self.marker = self.markers[1]
+        self.title = self.figure.suptitle("", fontsize=10, y=0.985, va="top")
+        self._dynamic = [self.plain_artist, self.image_artist, self.overlay_artist, *self.grid_lines, *self.markers,
+                         self.title]
         self._background = None
         self.update()
 
     def update(self) -> AttentionExplorerFigure:
         """Set the current state on the existing artists (nothing is drawn yet)."""
         state = self.state
+        self.plain_artist.set_data(state.image_rgb)
         self.image_artist.set_data(state.image_rgb)
         self.overlay_artist.set_data(state.overlay)
-        if state.patch is not None:
-            row, col = divmod(state.patch, state.grid_size[1])
-            self.marker.set_xy((col * state.patch_size - 0.5, row * state.patch_size - 0.5))
-        self.marker.set_visible(state.patch is not None)
-        for c, (bar, probability) in enumerate(zip(self.bars, state.probabilities)):
-            bar.set_width(probability)
-            bar.set_color("tab:orange" if c == state.predicted_class else "0.6")
-        self.prediction.set_text(state.prediction_text if self.show_text else "")
-        self.title.set_text(state.title if self.show_text else "")
+        for marker in self.markers:
+            if state.patch is not None:
+                row, col = divmod(state.patch, state.grid_size[1])
+                marker.set_xy((col * state.patch_size - 0.5, row * state.patch_size - 0.5))
+            marker.set_visible(state.patch is not None)
+        text = f"{state.title}\n{state.prediction_text.replace(chr(10), ', ')}" if self.show_text else ""
+        self.title.set_text(text)
         return self
 
     def render(self) -> bytes:
@@ -344,9 +357,15 @@ class AttentionExplorerFigure:
         return buffer.getvalue()
 
     def image_pixel(self, x: float, y: float) -> tuple[float, float]:
-        """PNG pixel (x right, y down, as ClickableImage reports) -> image pixel coordinates (x, y)."""
+        """PNG pixel (x right, y down, as ClickableImage reports) -> image pixel coordinates (x, y).
+
+        A click on either picture counts; anywhere else maps outside the image (no patch).
+        """
         height = self.figure.canvas.get_width_height()[1]
-        data_x, data_y = self.ax_image.transData.inverted().transform((x, height - y))
+        point = (x, height - y)
+        axes = next((ax for ax in (self.ax_plain, self.ax_image) if ax.get_window_extent().contains(*point)),
+                    self.ax_image)
+        data_x, data_y = axes.transData.inverted().transform(point)
         return float(data_x + 0.5), float(data_y + 0.5)  # imshow puts pixel c's centre at c
 
 
@@ -401,8 +420,12 @@ def attention_explorer_widget(state: AttentionExplorerState):
     def redraw() -> None:
         view.update()
         canvas.set_png(view.render())
-        prediction = html.escape(state.prediction_text).replace("\n", ", ")
-        caption.value = f"<b>{html.escape(state.title)}</b><br>{prediction}. Click a patch to see where it looks."
+        truth = state.labels[state.index]
+        classes = " · ".join((f"<b>{html.escape(name)} {p:.0%}</b>" if rank == 0 else f"{html.escape(name)} {p:.0%}")
+                             for rank, (name, p) in enumerate(state.top_classes()))
+        known = "" if truth is None else f" (true: {html.escape(state.class_names[truth])})"
+        caption.value = (f"<b>{html.escape(state.title)}</b><br>predicted: {classes}{known}<br>"
+                         "<i>Click a patch on either picture to see where that patch looks.</i>")
 
     def on_control(_change: Any = None) -> None:
         state.set_image(controls["image"].value).set_layer(controls["layer"].value)
