@@ -1,4 +1,12 @@
-"""Turning a matplotlib figure into PNG bytes for an ``ipywidgets.Image``.
+"""The course's figures: one style, pyplot-free figures, and PNG bytes for an ``ipywidgets.Image``.
+
+**Style.** Every figure of the course reads at the size the notebook shows it: text of at least
+:data:`MIN_TEXT_PT` points, at least :data:`MIN_DPI` pixels per inch (a 6-inch figure is 600 pixels
+wide, shown at its natural width, never stretched), a colour bar on every heatmap whose values
+matter, and labels beside images, not over them. :func:`figure_style_problems` checks a drawn
+figure against these rules (the tests run it on every figure the package draws);
+:func:`apply_course_style` sets matplotlib's defaults to them (``setup_lesson`` calls it, so
+figures a lesson draws itself follow them too).
 
 The explorers draw on a :class:`matplotlib.figure.Figure` made without pyplot (so nothing is
 shown twice and no global backend state is touched), update its artists in place
@@ -10,16 +18,73 @@ stored value is the static fallback.
 from __future__ import annotations
 
 import io
+import weakref
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+MIN_DPI = 100
+MIN_TEXT_PT = 9.0
+COURSE_RC = {"figure.dpi": MIN_DPI, "savefig.dpi": MIN_DPI, "font.size": 10.0, "axes.titlesize": 10.0,
+             "axes.labelsize": 10.0, "xtick.labelsize": MIN_TEXT_PT, "ytick.labelsize": MIN_TEXT_PT,
+             "legend.fontsize": MIN_TEXT_PT, "legend.title_fontsize": MIN_TEXT_PT, "figure.titlesize": 11.0}
+_CREATED: weakref.WeakSet = weakref.WeakSet()  # figures made by new_figure (the tests check their style)
 
-def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 80) -> Figure:
-    """A pyplot-free figure with an Agg canvas attached."""
+
+def apply_course_style() -> None:
+    """Set matplotlib's defaults (``rcParams``) to the course's figure style."""
+    matplotlib.rcParams.update(COURSE_RC)
+
+
+def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = MIN_DPI) -> Figure:
+    """A pyplot-free figure with an Agg canvas attached, at least :data:`MIN_DPI` pixels per inch."""
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or dpi < 1:
+        raise ValueError(f"dpi must be a number >= {MIN_DPI} (the course's figures stay sharp at the width they are "
+                         f"shown), got {dpi!r}; make the figure smaller in inches instead.")
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
+    _CREATED.add(figure)
     return figure
+
+
+def created_figures() -> list[Figure]:
+    """The figures :func:`new_figure` made that are still alive."""
+    return list(_CREATED)
+
+
+def figure_style_problems(figure: Figure) -> list[str]:
+    """What in a figure breaks the course's style (empty when nothing does); draws the figure first.
+
+    Checks: resolution >= :data:`MIN_DPI`; every visible text >= :data:`MIN_TEXT_PT` points; no axis
+    label or title lies over the image of another axes.
+    """
+    from matplotlib.image import AxesImage
+    from matplotlib.text import Text
+
+    problems = []
+    if figure.dpi < MIN_DPI:
+        problems.append(f"dpi {figure.dpi:g} < {MIN_DPI}")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    seen = set()
+    for text in figure.findobj(Text):
+        if not text.get_visible() or not text.get_text().strip() or id(text) in seen:
+            continue
+        seen.add(id(text))
+        if text.get_fontsize() < MIN_TEXT_PT - 1e-6:
+            problems.append(f"text {text.get_text()[:40]!r} is {text.get_fontsize():g} pt < {MIN_TEXT_PT:g} pt")
+    image_boxes = [(ax, ax.get_window_extent(renderer)) for ax in figure.axes
+                   if any(isinstance(artist, AxesImage) for artist in ax.get_images())]
+    for ax in figure.axes:
+        for label in (ax.xaxis.label, ax.yaxis.label, ax.title):
+            if not label.get_visible() or not label.get_text().strip():
+                continue
+            box = label.get_window_extent(renderer)
+            for other, image_box in image_boxes:
+                if other is not ax and box.overlaps(image_box.shrunk(0.98, 0.98)):
+                    problems.append(f"label {label.get_text()[:40]!r} lies over the image of another axes")
+    return problems
 
 
 def figure_to_png(figure: Figure) -> bytes:

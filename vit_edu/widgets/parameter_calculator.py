@@ -241,6 +241,9 @@ def parameter_calculator_widget(state: ParameterCalculatorState | None = None):
     """Preset dropdown + sliders for D, L, k, M, P, image size and K, a live table and the bar chart."""
     import ipywidgets as widgets
 
+    from vit_edu.widgets.picture import picture as picture_widget
+    from vit_edu.widgets.picture import show
+
     state = state or ParameterCalculatorState()
     view = ParameterCalculatorFigure(state)
     style = {"description_width": "initial"}
@@ -250,13 +253,13 @@ def parameter_calculator_widget(state: ParameterCalculatorState | None = None):
     controls = {key: widgets.IntSlider(value=state.values[key], min=low, max=high, description=key, style=style,
                                        continuous_update=False) for key, (low, high) in bounds.items()}
     table = widgets.HTML(state.html())
-    picture = widgets.Image(value=figure_to_png(view.figure), format="png")
+    picture = picture_widget(figure_to_png(view.figure))
     busy = {"flag": False}
 
     def redraw() -> None:
         view.update()
         table.value = state.html()
-        picture.value = figure_to_png(view.figure)
+        show(picture, figure_to_png(view.figure))
         chooser.value = state.preset_name
 
     def on_preset(change: dict) -> None:

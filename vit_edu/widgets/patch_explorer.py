@@ -285,18 +285,21 @@ def patch_explorer_widget(state: PatchExplorerState | None = None, max_patch_siz
     """Image chooser + patch-size slider + crop checkbox over a :class:`PatchExplorerState`."""
     import ipywidgets as widgets
 
+    from vit_edu.widgets.picture import picture as picture_widget
+    from vit_edu.widgets.picture import show
+
     state = state or PatchExplorerState()
     view = PatchExplorerFigure(state)
     chooser = widgets.Dropdown(options=list(state.images), value=state.image_name, description="image")
     slider = widgets.IntSlider(value=state.patch_size, min=1, max=max_patch_size, description="patch size P",
                                continuous_update=False, style={"description_width": "initial"})
     crop = widgets.Checkbox(value=state.crop, description="crop to a multiple of P")
-    picture = widgets.Image(value=figure_to_png(view.figure), format="png")
+    picture = picture_widget(figure_to_png(view.figure))
 
     def redraw(_change: Any = None) -> None:
         state.set_crop(crop.value).set_patch_size(slider.value).set_image(chooser.value)
         view.update()
-        picture.value = figure_to_png(view.figure)
+        show(picture, figure_to_png(view.figure))
 
     for control in (chooser, slider, crop):
         control.observe(redraw, names="value")

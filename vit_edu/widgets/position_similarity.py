@@ -132,11 +132,14 @@ def position_similarity_widget(sources: Mapping[str, torch.Tensor], grid_size: S
     """Row and column sliders choosing the patch whose similarity maps are drawn (needs ipywidgets)."""
     import ipywidgets as widgets
 
+    from vit_edu.widgets.picture import picture as picture_widget
+    from vit_edu.widgets.picture import show
+
     state = PositionSimilarityState(sources, grid_size)
     state.select_patch(row, col)
     figure = new_figure(3.3 * len(state.names) + 1.0, 3.2)
     artists = _draw(figure, state)
-    image = widgets.Image(value=figure_to_png(figure), format="png")
+    image = picture_widget(figure_to_png(figure))
     height, width = state.grid_size
     row_slider = widgets.IntSlider(value=row, min=0, max=height - 1, description="row")
     col_slider = widgets.IntSlider(value=col, min=0, max=width - 1, description="column")
@@ -145,7 +148,7 @@ def position_similarity_widget(sources: Mapping[str, torch.Tensor], grid_size: S
     def on_change(_change) -> None:
         state.select_patch(row_slider.value, col_slider.value)
         _update(artists, state)
-        image.value = figure_to_png(figure)
+        show(image, figure_to_png(figure))
         text.value = "<br>".join(state.label(name) for name in state.names)
 
     row_slider.observe(on_change, names="value")

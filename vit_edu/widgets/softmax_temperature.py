@@ -185,18 +185,21 @@ def softmax_temperature_widget(scores: Sequence[float], temperature: float = 1.0
     """A log-scale temperature slider redrawing the weights (needs ipywidgets)."""
     import ipywidgets as widgets
 
+    from vit_edu.widgets.picture import picture as picture_widget
+    from vit_edu.widgets.picture import show
+
     state = SoftmaxTemperatureState(scores, temperature)
     figure = new_figure(5.0, 3.0)
     bars, title = _draw(figure.add_subplot(1, 1, 1), state)
     figure.tight_layout()
-    image = widgets.Image(value=figure_to_png(figure), format="png")
+    image = picture_widget(figure_to_png(figure))
     slider = widgets.FloatLogSlider(value=state.temperature, base=10, min=-1.5, max=2, step=0.05,
                                     description="tau", continuous_update=True)
 
     def on_change(change) -> None:
         state.set_temperature(change["new"])
         _update(bars, title, state)
-        image.value = figure_to_png(figure)
+        show(image, figure_to_png(figure))
 
     slider.observe(on_change, names="value")
     return widgets.VBox([slider, image])
