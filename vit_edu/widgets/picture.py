@@ -15,6 +15,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def png_size(data: bytes) -> tuple[int, int]:
     """(width, height) in pixels of PNG bytes, read from the file's header."""
+    if isinstance(data, memoryview):  # what an Image widget's value holds
+        data = data.tobytes()
     if not isinstance(data, (bytes, bytearray)) or data[:8] != PNG_SIGNATURE or len(data) < 24:
         raise ValueError("data must be the bytes of a PNG file, e.g. vit_edu.viz.render.figure_to_png(figure).")
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
