@@ -1,54 +1,85 @@
 """The inductive-bias exercise checks: right answers pass, each typical mistake gets its own message,
 unfinished = not done."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from vit_edu.analysis.inductive_bias import conv_receptive_field, equivariance_error
-from vit_edu.exercises.inductive_bias import check_equivariance_error, check_receptive_field
+from vit_edu.exercises.inductive_bias import check_equivariance_error, check_strided_receptive_field
 
 
 def _unfinished(*args):
     raise NotImplementedError
 
 
-# --- check_receptive_field -----------------------------------------------------------------------
+# --- check_strided_receptive_field ---------------------------------------------------------------
+
+def _forward(kernel_sizes, strides):
+    field, jump = 1, 1
+    for kernel, stride in zip(kernel_sizes, strides):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
+def _backward(kernel_sizes, strides):  # walk back from one output cell: r <- (r - 1) s + k
+    field = 1
+    for kernel, stride in zip(reversed(kernel_sizes), reversed(strides)):
+        field = (field - 1) * stride + kernel
+    return field
+
 
 @pytest.mark.parametrize("answer", [
-    lambda L, k: 1 + L * (k - 1),
-    lambda L, k: conv_receptive_field([k] * L),  # the package's general formula agrees
-    lambda L, k: np.int64(1 + L * (k - 1)),
-    lambda L, k: torch.tensor(1 + L * (k - 1)),
+    _forward,
+    _backward,
+    lambda ks, ss: conv_receptive_field(ks, ss),  # the package's formula agrees
+    lambda ks, ss: np.int64(_forward(ks, ss)),
+    lambda ks, ss: torch.tensor(_forward(ks, ss)),
 ])
 def test_receptive_field_right_answers_pass(answer):
-    feedback = check_receptive_field(answer)
+    feedback = check_strided_receptive_field(answer)
     assert feedback.passed, feedback.message
 
 
+def _with_jump(jump_of):
+    def answer(kernel_sizes, strides):
+        return 1 + sum((k - 1) * jump_of(strides, l) for l, k in enumerate(kernel_sizes))
+    return answer
+
+
 @pytest.mark.parametrize(("answer", "mistake", "words"), [
-    (lambda L, k: L * k, "no_overlap", "overlap"),
-    (lambda L, k: L * (k - 1), "no_centre", "add 1"),
-    (lambda L, k: 1 + L * (k - 1) // 2, "radius", "radius"),
-    (lambda L, k: L * (k - 1) // 2, "half_width", "one side"),
-    (lambda L, k: k**L, "product", "multiply"),
-    (lambda L, k: 1 + (L - 1) * (k - 1), "one_layer_short", "one layer too few"),
+    (lambda ks, ss: 1 + sum(k - 1 for k in ks), "stride_ignored", "ignored the strides"),
+    (_with_jump(lambda ss, l: math.prod(ss[:l + 1])), "own_stride", "its own stride"),
+    (_with_jump(lambda ss, l: math.prod(ss)), "total_stride", "all strides"),
+    (lambda ks, ss: _forward(ks, ss) - 1, "no_centre", "add 1"),
+    (lambda ks, ss: sum(k * math.prod(ss[:l]) for l, k in enumerate(ks)), "no_overlap", "overlap"),
+    (lambda ks, ss: math.prod(ks), "kernel_product", "do not multiply"),
 ])
 def test_receptive_field_mistakes_are_diagnosed(answer, mistake, words):
-    feedback = check_receptive_field(answer)
+    feedback = check_strided_receptive_field(answer)
     assert not feedback.passed
     assert feedback.details["mistake"] == mistake
     assert words in feedback.message
 
 
 def test_receptive_field_other_failures():
-    assert check_receptive_field(_unfinished).details["not_done"]
-    assert "return" in check_receptive_field(lambda L, k: None).message
-    assert "number" in check_receptive_field(lambda L, k: "7").message
-    unknown = check_receptive_field(lambda L, k: 2 * L * k + 5)
+    assert check_strided_receptive_field(_unfinished).details["not_done"]
+    assert "return" in check_strided_receptive_field(lambda ks, ss: None).message
+    assert "number" in check_strided_receptive_field(lambda ks, ss: "7").message
+    unknown = check_strided_receptive_field(lambda ks, ss: 2 * _forward(ks, ss) + 5)
     assert not unknown.passed and "mistake" not in unknown.details and "k - 1" in unknown.message
-    crash = check_receptive_field(lambda L, k: L / 0)
+    crash = check_strided_receptive_field(lambda ks, ss: ks[0] / 0)
     assert not crash.passed and "ZeroDivisionError" in crash.message
+
+
+def test_the_lesson_s_pooled_stack_is_a_case():
+    # section 4's four 3x3 convolutions with a 2x2 max-pool after the second see 14 pixels
+    wrong_only_there = check_strided_receptive_field(
+        lambda ks, ss: 13 if list(ks) == [3, 3, 2, 3, 3] else _forward(ks, ss))
+    assert not wrong_only_there.passed and wrong_only_there.details["expected"] == 14
 
 
 # --- check_equivariance_error --------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Checks for the inductive-bias lesson: the receptive field of a conv stack, an equivariance error.
+"""Checks for the inductive-bias lesson: the receptive field of a stack with strides, an equivariance error.
 
 Each check runs the student's function on a few cases, compares it with an independent
 reference written here, and when it is wrong compares it with what typical mistakes give
-(receptive fields that forget the overlap or the centre pixel; invariance measured instead of
-equivariance, the output shifted the wrong way, the wrong axis, no normalisation).
+(receptive fields that ignore the strides, use a layer's own stride, forget the overlap or the
+centre pixel; invariance measured instead of equivariance, the output shifted the wrong way,
+the wrong axis, no normalisation).
 """
 
 from __future__ import annotations
@@ -17,53 +18,85 @@ import torch.nn.functional as F
 from vit_edu.exercises.feedback import Feedback, run_for_number
 
 # --------------------------------------------------------------------------- receptive field
-_FIELD_CASES = ((1, 3), (2, 3), (3, 3), (4, 5), (10, 3), (3, 7), (6, 2))  # (L, k)
+# (kernel sizes, strides) of stacks: stride-1 convolutions, the lesson's stack with a 2x2 max-pool, ViT's patch
+# embedding, a strided stem, all-strided layers, a pool between two wide convolutions.
+_FIELD_CASES = (
+    ((3,), (1,)),
+    ((3, 3, 3, 3), (1, 1, 1, 1)),
+    ((3, 3, 2, 3, 3), (1, 1, 2, 1, 1)),
+    ((4,), (4,)),
+    ((7, 3, 3), (2, 2, 1)),
+    ((3, 3, 3), (2, 2, 2)),
+    ((5, 2, 5), (1, 2, 1)),
+)
 
 
-def _field_variants(layers: int, kernel: int) -> dict[str, int]:
+def _field(kernels: tuple[int, ...], strides: tuple[int, ...], *, jump: str = "earlier", centre: int = 1,
+           widths: tuple[int, ...] | None = None) -> int:
+    """1 + sum_l (k_l - 1) * prod_{i<l} s_i, and the variants that typical mistakes compute.
+
+    ``jump`` says what multiplies layer l's widening: the product of the ``"earlier"`` strides (right),
+    of the strides up to and including its ``"own"``, of ``"all"`` strides, or ``"none"``.
+    """
+    widths = tuple(k - 1 for k in kernels) if widths is None else widths
+    products = {"earlier": lambda l: math.prod(strides[:l]), "own": lambda l: math.prod(strides[:l + 1]),
+                "all": lambda l: math.prod(strides), "none": lambda l: 1}[jump]
+    return centre + sum(width * products(l) for l, width in enumerate(widths))
+
+
+def _field_variants(kernels: tuple[int, ...], strides: tuple[int, ...]) -> dict[str, int]:
     return {
-        "no_overlap": layers * kernel,
-        "no_centre": layers * (kernel - 1),
-        "radius": 1 + layers * (kernel - 1) // 2,
-        "half_width": layers * (kernel - 1) // 2,
-        "product": kernel**layers,
-        "one_layer_short": 1 + (layers - 1) * (kernel - 1),
+        "stride_ignored": _field(kernels, strides, jump="none"),
+        "own_stride": _field(kernels, strides, jump="own"),
+        "total_stride": _field(kernels, strides, jump="all"),
+        "no_centre": _field(kernels, strides, centre=0),
+        "no_overlap": _field(kernels, strides, centre=0, widths=kernels),
+        "kernel_product": math.prod(kernels),
     }
 
 
 _FIELD_HINTS = {
-    "no_overlap": "you added the kernel sizes, L * k; neighbouring windows overlap, so each extra layer adds only "
-                  "k - 1 new pixels.",
-    "no_centre": "you counted the k - 1 pixels that each layer adds but not the pixel you start from: add 1.",
-    "radius": "that is the radius (how far the field reaches on one side of the centre); the question asks for the "
-              "side length, 1 + L (k - 1).",
-    "half_width": "that is how far the field reaches on one side; the side length is 1 + L (k - 1).",
-    "product": "receptive fields do not multiply for stride-1 layers: each layer widens the field by k - 1 pixels.",
-    "one_layer_short": "you counted one layer too few: L layers each add k - 1 pixels to the single starting pixel.",
+    "stride_ignored": "you added k - 1 per layer and ignored the strides: after a layer of stride s, one step of the "
+                      "next layer spans s input pixels, so its k - 1 extra cells count s times (the product of all "
+                      "earlier strides).",
+    "own_stride": "you multiplied each layer's k - 1 by its own stride as well; a layer's stride only spaces out the "
+                  "layers *after* it: use the product of the earlier strides.",
+    "total_stride": "you multiplied every layer's k - 1 by the product of all strides; the first layer works on "
+                    "input pixels (jump 1), and each later layer by the product of the strides before it.",
+    "no_centre": "you counted the pixels each layer adds but not the one you start from: add 1.",
+    "no_overlap": "you added the kernel sizes; neighbouring windows overlap, so each layer adds only k - 1 new "
+                  "cells (times the product of the earlier strides), on top of the 1 starting pixel.",
+    "kernel_product": "receptive fields do not multiply kernel sizes: each layer widens the field by k - 1 cells of "
+                      "its input grid.",
 }
 
 
-def check_receptive_field(function: Callable[[int, int], int]) -> Feedback:
-    """Check ``function(num_layers, kernel_size)``: side of the receptive field of L stride-1 k x k convolutions."""
+def check_strided_receptive_field(function: Callable[[list[int], list[int]], int]) -> Feedback:
+    """Check ``function(kernel_sizes, strides)``: the side, in input pixels, of the window one output cell of a
+    stack of layers sees, r = 1 + sum_l (k_l - 1) prod_{i<l} s_i (a pooling layer is a layer: k = s = 2)."""
     answers = []
-    for layers, kernel in _FIELD_CASES:
-        value, problem = run_for_number(function, "the side of the field in pixels", layers, kernel)
+    for kernels, strides in _FIELD_CASES:
+        value, problem = run_for_number(function, "the side of the field in pixels", list(kernels), list(strides))
         if problem is not None:
             return problem
-        details = {"num_layers": layers, "kernel_size": kernel, "expected": 1 + layers * (kernel - 1),
+        details = {"kernel_sizes": list(kernels), "strides": list(strides), "expected": _field(kernels, strides),
                    "result": value}
         answers.append((details, value))
     wrong = [(details, value) for details, value in answers if value != details["expected"]]
     if not wrong:
-        return Feedback(True, "1 + L (k - 1): each stride-1 layer widens the field by k - 1 pixels, linearly in depth.")
+        return Feedback(True, "1 + sum_l (k_l - 1) * (product of the earlier strides): each layer widens the field "
+                        "by k - 1 cells of its input grid, and a cell there spans as many pixels as the strides "
+                        "before it multiply to.")
     details, value = wrong[0]
-    layers, kernel, expected = details["num_layers"], details["kernel_size"], details["expected"]
-    for mistake in _FIELD_HINTS:  # a mistake is diagnosed only if it explains every case
-        if all(value == _field_variants(d["num_layers"], d["kernel_size"])[mistake] for d, value in answers):
-            return Feedback(False, _FIELD_HINTS[mistake] + f" (L={layers}, k={kernel}: expected {expected}, "
-                            f"got {value}.)", {**details, "mistake": mistake})
-    return Feedback(False, f"for L={layers} layers of k={kernel} the field is {expected} pixels wide; you "
-                    f"returned {value}. Start from one output pixel and widen by k - 1 per layer.", details)
+    case = f"(kernel_sizes={details['kernel_sizes']}, strides={details['strides']}: expected {details['expected']}, " \
+           f"got {value}.)"
+    for mistake, hint in _FIELD_HINTS.items():  # a mistake is diagnosed only if it explains every case
+        if all(value == _field_variants(tuple(d["kernel_sizes"]), tuple(d["strides"]))[mistake]
+                        for d, value in answers):
+            return Feedback(False, f"{hint} {case}", {**details, "mistake": mistake})
+    return Feedback(False, f"the field is not right for every stack {case} Start from one output cell and walk back "
+                    "layer by layer: each adds k - 1 cells of its input grid, and a cell there is as many pixels "
+                    "wide as the product of the strides before it.", details)
 
 
 # --------------------------------------------------------------------------- equivariance error
