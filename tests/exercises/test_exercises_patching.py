@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from vit_edu.exercises.patching import (
-    check_conv_to_linear,
     check_num_patches,
     check_patchify,
-    reference_linear_weight,
+    check_unfold_embedding,
+    reference_conv_embedding,
     reference_patchify,
 )
 from vit_edu.patches import linear_weight_from_conv, patchify
@@ -124,35 +124,70 @@ def test_patchify_other_mistakes():
     assert "tensor" in check_patchify(lambda x, p: [1, 2]).message
 
 
-# --- check_conv_to_linear ---------------------------------------------------------------------------
+# --- check_unfold_embedding --------------------------------------------------------------------------
 
-def test_reference_linear_weight_makes_linear_equal_conv():
-    # The independent reference: a Linear with this weight on reference patches equals Conv2d with stride P.
+def unfold_embedding(images, conv_weight, conv_bias):
+    p = conv_weight.shape[-1]
+    columns = F.unfold(images, kernel_size=p, stride=p)                    # (B, C P^2, N), channel first
+    return (conv_weight.reshape(conv_weight.shape[0], -1) @ columns).transpose(1, 2) + conv_bias
+
+
+def test_reference_conv_embedding_is_patchify_and_a_linear_layer():
+    # The reference (F.conv2d) agrees with the lesson's other form: patchify, then the converted Linear weight.
     torch.manual_seed(0)
     kernel, bias, images = torch.randn(7, 3, 4, 4), torch.randn(7), torch.randn(2, 3, 8, 12)
-    conv = F.conv2d(images, kernel, bias, stride=4).flatten(2).transpose(1, 2)  # (B, N, D)
-    linear = F.linear(reference_patchify(images, 4), reference_linear_weight(kernel), bias)
-    torch.testing.assert_close(linear, conv, rtol=1e-5, atol=1e-5)
+    linear = F.linear(reference_patchify(images, 4), linear_weight_from_conv(kernel), bias)
+    torch.testing.assert_close(reference_conv_embedding(images, kernel, bias), linear, rtol=1e-5, atol=1e-5)
 
 
-def test_vit_edu_conversion_passes_the_check():
-    assert check_conv_to_linear(linear_weight_from_conv).passed
-
-
-@pytest.mark.parametrize(("answer", "mistake"), [
-    (lambda k: k.reshape(k.shape[0], -1), "channels_first"),
-    (lambda k: rearrange(k, "d c p1 p2 -> d (p2 p1 c)"), "kernel_transposed"),
-    (lambda k: rearrange(k, "d c p1 p2 -> (p1 p2 c) d"), "transposed"),
-    (lambda k: k.reshape(k.shape[0], k.shape[1], -1), "shape"),
-    (lambda k: linear_weight_from_conv(k) * 2, "values"),
+@pytest.mark.parametrize("answer", [
+    unfold_embedding,
+    lambda x, k, b: torch.einsum("dm,bmn->bnd", k.flatten(1), F.unfold(x, k.shape[-1], stride=k.shape[-1])) + b,
+    lambda x, k, b: F.linear(patchify(x, k.shape[-1]), linear_weight_from_conv(k), b),  # the lesson's other form
+    lambda x, k, b: unfold_embedding(x, k, b).numpy(),
 ])
-def test_conv_to_linear_mistakes_are_named(answer, mistake):
-    feedback = check_conv_to_linear(answer)
+def test_unfold_embedding_right_answers_pass(answer):
+    feedback = check_unfold_embedding(answer)
+    assert feedback.passed, feedback.message
+    assert "(c p1 p2)" in feedback.message
+
+
+def _unfold_with(weight_pattern):
+    def answer(x, k, b):
+        p = k.shape[-1]
+        weight = rearrange(k, weight_pattern)
+        return (weight @ F.unfold(x, kernel_size=p, stride=p)).transpose(1, 2) + b
+    return answer
+
+
+@pytest.mark.parametrize(("answer", "mistake", "phrase"), [
+    (_unfold_with("d c p1 p2 -> d (p1 p2 c)"), "patchify_order", "(p1 p2 c)"),
+    (_unfold_with("d c p1 p2 -> d (c p2 p1)"), "kernel_transposed", "transposed"),
+    (lambda x, k, b: F.linear(patchify(x, k.shape[-1]), k.reshape(k.shape[0], -1), b), "patchify_with_reshape",
+     "do not match"),
+    (lambda x, k, b: unfold_embedding(x, k, b) - b, "no_bias", "bias is missing"),
+    (lambda x, k, b: rearrange(unfold_embedding(x, k, b), "b (h w) d -> b (w h) d", h=2), "grid_transposed",
+     "column order"),
+    (lambda x, k, b: unfold_embedding(x, k, b).transpose(1, 2), "transposed", "(B, D, N)"),
+    (lambda x, k, b: F.conv2d(x, k, b, stride=k.shape[-1]), "grid_not_flat", "(B, D, H/P, W/P)"),
+    (lambda x, k, b: unfold_embedding(x, k, b)[0], "no_batch", "batch"),
+    (lambda x, k, b: unfold_embedding(x, k, b).flatten(1), "shape", "expected (B, N, D)"),
+    (lambda x, k, b: unfold_embedding(x, k, b) * 2, "values", "column k"),
+])
+def test_unfold_embedding_mistakes_are_named(answer, mistake, phrase):
+    feedback = check_unfold_embedding(answer)
     assert not feedback.passed
     assert feedback.details["mistake"] == mistake, feedback.message
+    assert phrase in feedback.message
 
 
-def test_conv_to_linear_unfinished_and_wrong_type():
-    assert check_conv_to_linear(_unfinished).details == {"not_done": True}
-    assert check_conv_to_linear(lambda k: linear_weight_from_conv(k).numpy()).passed
-    assert "tensor" in check_conv_to_linear(lambda k: k.tolist()).message
+def test_unfold_embedding_crash_unfinished_and_wrong_type():
+    assert check_unfold_embedding(_unfinished).details == {"not_done": True}
+    assert "tensor" in check_unfold_embedding(lambda x, k, b: [1, 2]).message
+
+    def bias_on_columns(x, k, b):  # (B, D, N) + (D,): the bias broadcasts along the wrong axis
+        p = k.shape[-1]
+        return (k.reshape(k.shape[0], -1) @ F.unfold(x, kernel_size=p, stride=p)) + b
+
+    crash = check_unfold_embedding(bias_on_columns)
+    assert not crash.passed and "RuntimeError" in crash.message and "transpose" in crash.message

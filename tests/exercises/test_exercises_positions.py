@@ -3,13 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
-from vit_edu import resample_position_embeddings
 from vit_edu.exercises.positions import (
     check_cosine_similarity_grid,
-    check_prepend_class_token,
-    check_resample_positions,
+    check_pool_tokens,
+    check_resample_1d,
 )
 
 
@@ -17,32 +15,47 @@ def _not_done(*args, **kwargs):
     raise NotImplementedError
 
 
-# ------------------------------------------------------------------ class token
-def test_prepend_right_answers_pass():
-    assert check_prepend_class_token(lambda x, c: torch.cat([c.expand(x.shape[0], -1, -1), x], dim=1)).passed
-    assert check_prepend_class_token(lambda x, c: torch.cat([c.repeat(len(x), 1, 1), x], 1)).passed
+# ------------------------------------------------------------------ pooling
+def pool_tokens(tokens, pool, num_prefix):
+    return tokens[:, 0] if pool == "cls" else tokens[:, num_prefix:].mean(dim=1)
+
+
+def test_pool_right_answers_pass():
+    feedback = check_pool_tokens(pool_tokens)
+    assert feedback.passed and "token 0" in feedback.message
+    assert check_pool_tokens(lambda t, pool, n: t[:, :1].squeeze(1) if pool == "cls" else t[:, n:].sum(1) / (
+        t.shape[1] - n)).passed
+    assert check_pool_tokens(lambda t, pool, n: pool_tokens(t, pool, n).numpy()).passed
 
 
 @pytest.mark.parametrize(
-    ("wrong", "phrase"),
+    ("wrong", "mistake", "phrase"),
     [
-        (lambda x, c: torch.cat([x, c.expand(x.shape[0], -1, -1)], dim=1), "at the end"),
-        (lambda x, c: x + c, "added the class token to every patch"),
-        (lambda x, c: torch.cat([c.expand_as(x), x], dim=2), "feature axis"),
-        (lambda x, c: torch.cat([c, x], dim=1), "expand"),  # (1, 1, D) with (B, N, D): size error
-        (lambda x, c: torch.cat([c.expand(x.shape[0], -1, -1), x * 2], dim=1), "values are not"),
-        (lambda x, c: torch.cat([c.expand(x.shape[0], -1, -1), x[:, :-1]], dim=1), "expected (B, N + 1, D)"),
+        (lambda t, pool, n: t[:, -1] if pool == "cls" else pool_tokens(t, pool, n), "last_token", "index 0"),
+        (lambda t, pool, n: t[:, :1] if pool == "cls" else pool_tokens(t, pool, n), "kept_axis", "(B, 1, D)"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t.mean(dim=1), "all_tokens", "registers too"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t[:, 1:].mean(dim=1), "registers_kept",
+         "kept the registers"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t[:, n:].sum(dim=1), "sum", "summed"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t[:, n:-1].mean(dim=1), "last_patch_dropped",
+         "last patch"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t[:, n:].mean(dim=-1), "feature_axis", "dim=1"),
+        (lambda t, pool, n: t[:, 0] if pool == "cls" else t.mean(dim=0), "batch_axis", "dim=0"),
+        (lambda t, pool, n: t[:, n] if pool == "cls" else pool_tokens(t, pool, n), "first_patch", "first patch"),
+        (lambda t, pool, n: t[:, 0, :2] if pool == "cls" else pool_tokens(t, pool, n), "shape", "expected (B, D)"),
+        (lambda t, pool, n: -t[:, 0] if pool == "cls" else pool_tokens(t, pool, n), "values", "tokens[:, 0]"),
     ],
 )
-def test_prepend_mistakes_are_diagnosed(wrong, phrase):
-    feedback = check_prepend_class_token(wrong)
+def test_pool_mistakes_are_diagnosed(wrong, mistake, phrase):
+    feedback = check_pool_tokens(wrong)
     assert not feedback.passed
+    assert feedback.details["mistake"] == mistake, feedback.message
     assert phrase in feedback.message
 
 
-def test_prepend_unfinished_and_none():
-    assert check_prepend_class_token(_not_done).details.get("not_done")
-    assert "return" in check_prepend_class_token(lambda x, c: None).message
+def test_pool_unfinished_and_none():
+    assert check_pool_tokens(_not_done).details.get("not_done")
+    assert "return" in check_pool_tokens(lambda t, pool, n: None).message
 
 
 # -------------------------------------------------------------- similarity grid
@@ -79,66 +92,104 @@ def test_cosine_grid_unfinished():
     assert check_cosine_similarity_grid(_not_done).details.get("not_done")
 
 
-# ------------------------------------------------------------------ resampling
-def resample(pos_embed, old_grid, new_grid, mode="bicubic", align_corners=False):
-    grid = rearrange(pos_embed[:, 1:], "1 (h w) d -> 1 d h w", h=old_grid[0], w=old_grid[1])
-    grid = F.interpolate(grid, size=new_grid, mode=mode, align_corners=align_corners)
-    return torch.cat([pos_embed[:, :1], rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)
+# ------------------------------------------------------------------ resampling in 1-D
+def resample_1d(pos_embed, new_length):
+    table = pos_embed[0, 1:]                                                   # (L, D)
+    old = table.shape[0]
+    x = (torch.arange(new_length, dtype=table.dtype) + 0.5) * old / new_length - 0.5
+    x = x.clamp(0, old - 1)
+    left = x.floor().long().clamp(max=old - 2)
+    weight = (x - left)[:, None]
+    return torch.cat([pos_embed[:, :1], ((1 - weight) * table[left] + weight * table[left + 1])[None]], dim=1)
 
 
-def test_resample_right_answers_pass_and_agree_with_the_package():
-    feedback = check_resample_positions(resample)
-    assert feedback.passed and feedback.details["mode"] == "bicubic"
-    assert check_resample_positions(lambda p, o, n: resample(p, o, n, mode="bilinear")).passed
-    # the package's function is an accepted answer too (independent implementations agree)
-    assert check_resample_positions(lambda p, o, n: resample_position_embeddings(p, o, n)).passed
+def _with(rows_function):
+    """An answer that keeps the class token and computes the rows with rows_function(table, new_length)."""
+    def answer(pos_embed, new_length):
+        return torch.cat([pos_embed[:, :1], rows_function(pos_embed[0, 1:], new_length)[None]], dim=1)
+    return answer
 
 
-def _without_permute(p, o, n):
-    d = p.shape[-1]
-    grid = F.interpolate(p[:, 1:].reshape(1, d, *o), size=n, mode="bicubic", align_corners=False)
-    return torch.cat([p[:, :1], grid.reshape(1, -1, d)], dim=1)
+def _positions(table, new_length, x):
+    old = table.shape[0]
+    left = x.floor().long().clamp(0, old - 2)
+    weight = (x - left)[:, None]
+    return (1 - weight) * table[left] + weight * table[left + 1]
 
 
-def _one_d(p, o, n):
-    seq = F.interpolate(p[:, 1:].transpose(1, 2), size=n[0] * n[1], mode="linear", align_corners=False)
-    return torch.cat([p[:, :1], seq.transpose(1, 2)], dim=1)
+def _centres(old, new):
+    return (torch.arange(new, dtype=torch.float64) + 0.5) * old / new - 0.5
 
 
-def _swapped(p, o, n):
-    grid = rearrange(p[:, 1:], "1 (h w) d -> 1 d h w", h=o[1], w=o[0])
-    grid = F.interpolate(grid, size=n, mode="bicubic", align_corners=False)
-    return torch.cat([p[:, :1], rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)
+def test_resample_1d_right_answers_pass():
+    feedback = check_resample_1d(resample_1d)
+    assert feedback.passed and "bilinear" in feedback.message
+    via_grid_sample_free = _with(lambda t, n: _positions(t, n, _centres(len(t), n).clamp(0, len(t) - 1)))
+    assert check_resample_1d(via_grid_sample_free).passed
 
 
-def _patches_shifted(p, o, n):
-    out = resample(p, o, n)
-    return torch.cat([out[:, :1], out[:, 1:] + 0.1], dim=1)
+def test_the_reference_is_f_interpolate_and_bilinear_is_two_1d_passes():
+    torch.manual_seed(0)
+    pos = torch.randn(1, 1 + 4, 3, dtype=torch.float64)
+    reference = F.interpolate(pos[:, 1:].transpose(1, 2), size=6, mode="linear", align_corners=False)[0].T
+    torch.testing.assert_close(resample_1d(pos, 6)[0, 1:], reference)
+    grid = torch.randn(3, 4, 2, dtype=torch.float64)                         # (h, w, D)
+    cls = torch.zeros(1, 1, 2, dtype=torch.float64)
+    rows = torch.stack([resample_1d(torch.cat([cls, r[None]], 1), 7)[0, 1:] for r in grid])          # (3, 7, D)
+    both = torch.stack([resample_1d(torch.cat([cls, c[None]], 1), 5)[0, 1:] for c in rows.transpose(0, 1)], 1)
+    bilinear = F.interpolate(grid.permute(2, 0, 1)[None], size=(5, 7), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(both, bilinear[0].permute(1, 2, 0))
+
+
+def test_calling_f_interpolate_is_refused_and_restored():
+    def with_interpolate(p, n):
+        rows = F.interpolate(p[:, 1:].transpose(1, 2), size=n, mode="linear", align_corners=False)
+        return torch.cat([p[:, :1], rows.transpose(1, 2)], dim=1)
+
+    feedback = check_resample_1d(with_interpolate)
+    assert not feedback.passed and feedback.details["mistake"] == "used_interpolate"
+    assert F.interpolate(torch.ones(1, 1, 2), size=4).shape == (1, 1, 4)  # F.interpolate works again afterwards
+
+
+def _nearest(table, n):
+    return table[torch.floor(torch.arange(n) * len(table) / n).long()]
 
 
 @pytest.mark.parametrize(
-    ("wrong", "phrase"),
+    ("wrong", "mistake", "phrase"),
     [
-        (lambda p, o, n: resample(p, o, n, align_corners=True), "align_corners=False"),
-        (lambda p, o, n: resample(p, o, n)[:, 1:], "class token's embedding is missing"),
-        (lambda p, o, n: torch.cat([p[:, :1] * 0, resample(p, o, n)[:, 1:]], 1), "class token's embedding changed"),
-        (lambda p, o, n: F.interpolate(rearrange(p[:, 1:], "1 (h w) d -> 1 d h w", h=o[0]), size=n, mode="bicubic"),
-         "(1, D, H, W)"),
-        (_without_permute, "reshaped straight"),
-        (lambda p, o, n: torch.cat([p[:, :1], rearrange(F.interpolate(
-            rearrange(p[:, 1:], "1 (h w) d -> 1 d h w", h=o[0]), size=n, mode="nearest"), "1 d h w -> 1 (h w) d")], 1),
-         "nearest"),
-        (_one_d, "flat sequence"),
-        (_swapped, "(w, h)"),
-        (lambda p, o, n: resample(p, o, (n[0] + 1, n[1])), "expected (1, 31, 4)"),
-        (_patches_shifted, "values are not"),
+        (_with(lambda t, n: _positions(t, n, torch.arange(n, dtype=t.dtype) * (len(t) - 1) / (n - 1))),
+         "align_corners", "centre of its cell"),
+        (_with(lambda t, n: _positions(t, n, (torch.arange(n, dtype=t.dtype) * len(t) / n).clamp(0, len(t) - 1))),
+         "no_half_pixel", "left edges"),
+        (_with(lambda t, n: _positions(t, n, _centres(n * n / len(t), n).clamp(0, len(t) - 1))), "ratio_inverted",
+         "upside down"),
+        (_with(lambda t, n: _positions(t, n, _centres(len(t), n))), "no_clamp", "extrapolated"),
+        (_with(_nearest), "nearest", "nearest"),
+        (lambda p, n: resample_1d(torch.cat([torch.zeros_like(p[:, :1]), p], 1), n + 1)[:, 1:],
+         "class_token_interpolated", "together with the patches"),
+        (lambda p, n: resample_1d(p, n)[:, 1:], "class_token_dropped", "class token's row is missing"),
+        (lambda p, n: resample_1d(p, n)[0, 1:], "shape", "(L', D) table"),
+        (lambda p, n: resample_1d(p, n)[:, :-2], "shape", "expected (1, 1 + L', D)"),
+        (lambda p, n: torch.cat([p[:, :1] * 0, resample_1d(p, n)[:, 1:]], 1), "class_token_changed", "row 0"),
+        (lambda p, n: torch.cat([p[:, :1], resample_1d(p, n)[:, 1:] + 0.1], 1), "values", "(i + 0.5)"),
     ],
 )
-def test_resample_mistakes_are_diagnosed(wrong, phrase):
-    feedback = check_resample_positions(wrong)
+def test_resample_1d_mistakes_are_diagnosed(wrong, mistake, phrase):
+    feedback = check_resample_1d(wrong)
     assert not feedback.passed
+    assert feedback.details["mistake"] == mistake, feedback.message
     assert phrase in feedback.message
 
 
-def test_resample_unfinished():
-    assert check_resample_positions(_not_done).details.get("not_done")
+def test_resample_1d_unfinished_and_index_crash():
+    assert check_resample_1d(_not_done).details.get("not_done")
+
+    def out_of_bounds(p, n):  # the right neighbour of the last cell is read past the end of the table
+        table = p[0, 1:]
+        x = (torch.arange(n, dtype=table.dtype) + 0.5) * len(table) / n - 0.5
+        left = x.clamp(min=0).floor().long()
+        return table[left + 1]
+
+    feedback = check_resample_1d(out_of_bounds)
+    assert not feedback.passed and "at most L - 1" in feedback.message

@@ -1,9 +1,10 @@
-"""Checks for the self-attention lesson: write attention, split the heads, count its memory.
+"""Checks for the self-attention lesson: attention with a mask, the entropy of attention weights, the memory
+of A.
 
 Each check runs the student's function on small inputs, compares with an independent
 reference and, when the answer is wrong, compares it with the answers that typical mistakes
-produce (no 1/sqrt(d), softmax over the wrong axis, the class token forgotten, ...) to say
-which one it is.
+produce (an inverted mask, blocked scores set to 0 instead of -inf, 0 log 0 computed as NaN,
+the class token forgotten, ...) to say which one it is.
 """
 
 from __future__ import annotations
@@ -13,83 +14,132 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
-from vit_edu.exercises.feedback import Feedback, close, hint_on_crash, judge, run_for_number, run_for_tensor
+from vit_edu.exercises.feedback import Feedback, hint_on_crash, judge, run_for_number, run_for_tensor
+
+# --------------------------------------------------------------------------- masked attention
+# A fixed mask where every row and every column allows some keys and blocks others, so that an inverted
+# mask or a softmax over the wrong axis gives finite, recognisable answers. True = may attend.
+_MIXED_MASK = torch.tensor([[1, 0, 1, 0, 0],
+                            [0, 1, 1, 0, 1],
+                            [1, 1, 0, 0, 1],
+                            [0, 0, 1, 1, 0],
+                            [1, 0, 0, 1, 1]], dtype=torch.bool)
 
 
-# --------------------------------------------------------------------------- attention
-def _attention_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
-    """{code: (the output the mistake gives, the hint for it)}."""
-    d, t = q.shape[-1], q.shape[-2]
+def _masked_attention_mistakes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+                               ) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the output the mistake gives, the hint for it)}, most specific first."""
+    d = q.shape[-1]
     raw = q @ k.transpose(-2, -1)  # (..., T, T)
+    scores = raw / math.sqrt(d)
+    blocked = float("-inf")
     return {
-        "no_scale": (raw.softmax(-1) @ v, "the scores are not scaled: divide q k^T by sqrt(d) (d = q.shape[-1]) "
-                     "before the softmax."),
-        "scale_by_d": ((raw / d).softmax(-1) @ v, "you divided by d; the scale is 1 / sqrt(d), which keeps the "
-                       "variance of q . k at 1."),
-        "multiplied": ((raw * math.sqrt(d)).softmax(-1) @ v, "you multiplied the scores by sqrt(d); divide by it "
-                       "instead."),
-        "scale_by_seq_len": ((raw / math.sqrt(t)).softmax(-1) @ v, "you scaled by sqrt(T), the sequence length; the "
-                             "scale is 1 / sqrt(d), d = q.shape[-1], the width of q and k."),
-        "softmax_wrong_axis": ((raw / math.sqrt(d)).softmax(-2) @ v, "the softmax runs over the wrong axis: each "
-                               "query's weights over the keys (a row) must sum to 1, so use softmax(dim=-1)."),
-        "no_softmax": ((raw / math.sqrt(d)) @ v, "the softmax is missing: A = softmax(q k^T / sqrt(d)), then A v."),
+        "inverted": (scores.masked_fill(mask, blocked).softmax(-1) @ v, "the mask is inverted: in PyTorch's "
+                     "convention (attn_mask of F.scaled_dot_product_attention) True means *may attend*, so block "
+                     "the scores where the mask is False: scores.masked_fill(~mask, float('-inf'))."),
+        "zero_fill": (scores.masked_fill(~mask, 0.0).softmax(-1) @ v, "the blocked scores became 0 (filled with 0 "
+                      "or multiplied by the mask), but exp(0) = 1, so blocked keys still get weight. Set them to "
+                      "-inf: the softmax then gives them exactly 0."),
+        "mask_after_softmax": ((scores.softmax(-1) * mask) @ v, "you masked after the softmax, so each row's weights "
+                               "no longer sum to 1. Mask the scores before the softmax."),
+        "mask_added": ((scores + mask.to(scores.dtype)).softmax(-1) @ v, "you added the boolean mask as numbers (+1 "
+                       "where allowed). An additive (float) mask must hold 0 where attention is allowed and -inf "
+                       "where it is blocked; with a boolean mask, use masked_fill(~mask, float('-inf'))."),
+        "no_mask": (scores.softmax(-1) @ v, "the mask is ignored: blocked keys still get weight. Fill the scores "
+                    "where the mask is False with -inf before the softmax."),
+        "no_scale": (raw.masked_fill(~mask, blocked).softmax(-1) @ v, "the mask is right but the scores are not "
+                     "scaled: divide q k^T by sqrt(d) (d = q.shape[-1]) before the softmax."),
+        "scale_by_d": ((raw / d).masked_fill(~mask, blocked).softmax(-1) @ v, "the mask is right but you divided by "
+                       "d; the scale is 1 / sqrt(d)."),
+        "softmax_wrong_axis": (scores.masked_fill(~mask, blocked).softmax(-2) @ v, "the softmax runs over the wrong "
+                               "axis: each query's weights over the keys (a row) must sum to 1: softmax(dim=-1)."),
     }
 
 
-def check_attention(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(q, k, v) -> out``, scaled dot-product attention (Eq. 6-7).
+def check_masked_attention(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(q, k, v, mask) -> out``: attention where query i may attend to key j only where
+    ``mask[i, j]`` is True (the boolean ``attn_mask`` of ``F.scaled_dot_product_attention``).
 
-    The inputs have shape (B, heads, T, d) = (2, 3, 5, 4) so that ``k.T`` (instead of
-    ``k.transpose(-2, -1)``) and a wrong softmax axis show up.
+    The inputs have shape (B, heads, T, d) = (2, 3, 5, 4) and the masks (T, T): one with allowed and blocked keys
+    in every row and column (it tells the typical mistakes apart), then a causal mask.
     """
     generator = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=generator, dtype=torch.float64) for _ in range(3))
-    expected = F.scaled_dot_product_attention(q, k, v)  # (2, 3, 5, 4), independent reference
-    result, problem = run_for_tensor(function, q.clone(), k.clone(), v.clone())
-    if problem is not None:
-        return hint_on_crash(problem, "transpose the last two axes of k with k.transpose(-2, -1) (not k.T, which "
-                             "reverses every axis of a 4-D tensor).", mentions=("shape", "size"))
-    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-    if result.shape == (2, 3, 5, 5):
-        return Feedback(False, "you returned the attention weights A (T x T); return A v, shape (..., T, d).", details)
-    if result.shape != expected.shape:
-        return Feedback(False, f"the output has shape {tuple(result.shape)}, expected {tuple(expected.shape)} "
-                        "(same as q).", details)
-    return judge(result, expected, _attention_mistakes(q, k, v),
-                 right="softmax(q k^T / sqrt(d)) v, equal to torch's scaled_dot_product_attention.",
-                 advice="Compute scores = q @ k.transpose(-2, -1) / sqrt(d), A = scores.softmax(dim=-1), return A @ v.")
-
-
-# -------------------------------------------------------------------------- split heads
-def check_split_heads(function: Callable[[torch.Tensor, int], torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(x, heads)``: (B, T, k d) -> (B, k, T, d), head h = features [h d, (h + 1) d)."""
-    generator = torch.Generator().manual_seed(seed)
-    for batch, seq_len, heads, head_dim in ((2, 5, 3, 4), (1, 7, 2, 6)):
-        x = torch.randn(batch, seq_len, heads * head_dim, generator=generator)  # (B, T, k d)
-        expected = x.view(batch, seq_len, heads, head_dim).permute(0, 2, 1, 3)  # (B, k, T, d)
-        result, problem = run_for_tensor(function, x.clone(), heads)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()  # query i sees keys 0..i
+    for name, mask in (("a mask with allowed and blocked keys in every row", _MIXED_MASK), ("a causal mask", causal)):
+        expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (2, 3, 5, 4), independent reference
+        result, problem = run_for_tensor(function, q.clone(), k.clone(), v.clone(), mask.clone())
         if problem is not None:
-            return problem
-        details = {"heads": heads, "expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-        if close(result, expected):
-            continue
-        if close(result, rearrange(x, "b t (h d) -> b t h d", h=heads)):
-            return Feedback(False, "you split the features but kept T before the heads, (B, T, k, d); move the "
-                            "head axis forward: 'b t (h d) -> b h t d'.", details)
-        if close(result, rearrange(x, "b t (h d) -> b h d t", h=heads)):
-            return Feedback(False, "T and d are swapped, (B, k, d, T); the result should be (B, k, T, d).", details)
-        if close(result, rearrange(x, "b t (d h) -> b h t d", h=heads)):
-            return Feedback(False, "the shape is right but the features are interleaved: you split as '(d h)'. "
-                            "Each head owns a contiguous block of d features, so write '(h d)'.", details)
-        if result.shape == expected.shape:
-            return Feedback(False, "the shape is right but the values are not: head h must hold features "
-                            "h*d ... (h+1)*d - 1 of every token.", details)
-        return Feedback(False, f"for x of shape {tuple(x.shape)} and heads={heads} the result has shape "
-                        f"{tuple(result.shape)}, expected {tuple(expected.shape)}. Use heads (the argument), "
-                        "not a fixed number.", details)
-    return Feedback(True, "(B, T, k d) -> (B, k, T, d) with each head a contiguous block of d features.")
+            return hint_on_crash(problem, "transpose the last two axes of k with k.transpose(-2, -1) (not k.T, which "
+                                 "reverses every axis of a 4-D tensor); the (T, T) mask broadcasts over the batch and "
+                                 "head axes as it is.", mentions=("shape", "size"))
+        details = {"case": name, "expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
+        if result.shape == (2, 3, 5, 5):
+            return Feedback(False, "you returned the attention weights A (T x T); return A v, shape (..., T, d).",
+                            {**details, "mistake": "weights"})
+        if result.shape == expected.shape and not torch.isfinite(result).all():
+            return Feedback(False, f"with {name} your output contains NaN: a row whose every score is -inf, or -inf "
+                            "multiplied by 0 (masking twice), gives NaN. Fill the blocked scores with -inf once, "
+                            "before the softmax.", {**details, "mistake": "not_finite"})
+        feedback = judge(result, expected, _masked_attention_mistakes(q, k, v, mask), right="",
+                         what="the output", advice="Compute scores = q @ k.transpose(-2, -1) / sqrt(d), "
+                         "scores.masked_fill(~mask, float('-inf')), softmax over the last axis, then @ v.")
+        if not feedback.passed:
+            return Feedback(False, f"with {name}: {feedback.message}", {**details, **feedback.details})
+    return Feedback(True, "blocked scores set to -inf before the softmax, so blocked keys get exactly 0 weight; equal "
+                    "to F.scaled_dot_product_attention(q, k, v, attn_mask=mask), with a causal mask too.")
+
+
+# --------------------------------------------------------------------- attention entropy
+def _entropy_weights(seed: int) -> torch.Tensor:
+    """Attention weights (B, heads, T, T) = (2, 3, 5, 5) with exact zeros (a causal mask), one one-hot row and one
+    uniform row, so that 0 log 0 and the range [0, log T] are both exercised."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = 2 * torch.randn(2, 3, 5, 5, generator=generator, dtype=torch.float64)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+    weights = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # row i: keys 0..i, zeros after
+    weights[0, 0, 4] = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64)  # one-hot: entropy 0
+    weights[0, 1, 4] = torch.full((5,), 0.2, dtype=torch.float64)  # uniform: entropy log 5
+    return weights
+
+
+def reference_attention_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """-sum_j A_ij ln A_ij over the keys, with 0 ln 0 = 0: (..., T, T) -> (..., T), in nats."""
+    return -torch.special.xlogy(weights, weights).sum(dim=-1)
+
+
+def check_attention_entropy(function: Callable[[torch.Tensor], torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(A (..., T, T)) -> (..., T)``: the entropy of each query's attention weights, in nats."""
+    weights = _entropy_weights(seed)
+    expected = reference_attention_entropy(weights)  # (2, 3, 5)
+    result, problem = run_for_tensor(function, weights.clone())
+    if problem is not None:
+        return problem
+    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
+    if result.shape == expected.shape and torch.isnan(result).any():
+        return Feedback(False, "NaN where a query gives a key weight 0: 0 * log(0) is 0 * -inf = NaN in floating "
+                        "point, but its limit is 0. Use torch.special.xlogy(A, A) (which is 0 where A is 0), or "
+                        "torch.where(A > 0, A * A.log(), 0).", {**details, "mistake": "nan_from_zeros"})
+    if result.shape == expected.shape[:-1]:
+        return Feedback(False, f"the result has shape {tuple(result.shape)}: you averaged (or summed) over the "
+                        "queries too. Return one entropy per query, shape (..., T).",
+                        {**details, "mistake": "one_value"})
+    sum_over_queries = -torch.special.xlogy(weights, weights).sum(dim=-2)
+    mistakes = {
+        "sign": (-expected, "the entropies are negative: H = -sum_j A_ij log A_ij (with the minus sign), and it "
+                 "lies between 0 (one key takes everything) and log T (uniform weights)."),
+        "bits": (expected / math.log(2), "you measured in bits (log2); the lesson uses nats, the natural log: "
+                 "uniform weights over T keys give log T."),
+        "log10": (expected / math.log(10), "you used log10; use the natural log (torch.log), entropy in nats."),
+        "mean_over_keys": (expected / weights.shape[-1], "you averaged A log A over the keys; the entropy is the "
+                           "sum over the keys."),
+        "wrong_axis": (sum_over_queries, "you summed over the queries (dim=-2); each query's weights are a row of A, "
+                       "so sum over the keys, dim=-1."),
+    }
+    return judge(result, expected, mistakes, right="one entropy per query, 0 log 0 = 0: the one-hot row has entropy 0, "
+                 "the uniform row log 5 = 1.61 nats, and a causal row i at most log(i + 1).",
+                 what="the entropy", advice="H_i = -sum_j A_ij ln A_ij over the last axis, with 0 ln 0 = 0.")
 
 
 # ------------------------------------------------------------------------- memory of A

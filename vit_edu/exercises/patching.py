@@ -1,4 +1,5 @@
-"""Checks for the patching lesson (paper Eq. 1): the number of patches N, patchify, conv -> linear weight.
+"""Checks for the patching lesson (paper Eq. 1): the number of patches N, patchify, the Conv2d patch embedding
+as unfold plus one matrix product.
 
 Each check runs the student's function on small cases, compares with a reference written here with
 plain loops (independent of ``vit_edu.patchify``), and names the typical mistake when it finds one.
@@ -10,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
-from vit_edu.exercises.feedback import Feedback, run_for_number, run_for_tensor
+from vit_edu.exercises.feedback import Feedback, close, hint_on_crash, run_for_number, run_for_tensor
 
 # (H, W, P, N): square and non-square images, several patch sizes.
 NUM_PATCHES_CASES = ((224, 224, 16, 196), (256, 256, 32, 64), (384, 384, 16, 576), (224, 224, 14, 256),
@@ -132,41 +134,72 @@ def check_patchify(function: Callable[[torch.Tensor, int], Any]) -> Feedback:
                     {**shape, "mistake": "values"})
 
 
-def reference_linear_weight(conv_weight: torch.Tensor) -> torch.Tensor:
-    """Conv2d kernel (D, C, P, P) -> Linear weight (D, P^2 C) in (p1 p2 c) order, by explicit indexing."""
-    dim, channels, p, _ = conv_weight.shape
-    weight = torch.empty(dim, p * p * channels, dtype=conv_weight.dtype)
-    for i in range(p):
-        for j in range(p):
-            for c in range(channels):
-                weight[:, (i * p + j) * channels + c] = conv_weight[:, c, i, j]
-    return weight
+def reference_conv_embedding(images: torch.Tensor, conv_weight: torch.Tensor, conv_bias: torch.Tensor) -> torch.Tensor:
+    """The Conv2d patch embedding (kernel = stride = P) as a sequence: (B, C, H, W) -> (B, N, D), tokens row by row."""
+    p = conv_weight.shape[-1]
+    return F.conv2d(images, conv_weight, conv_bias, stride=p).flatten(2).transpose(1, 2)
 
 
-def check_conv_to_linear(function: Callable[[torch.Tensor], Any]) -> Feedback:
-    """Check ``function(conv_weight (D, C, P, P)) -> linear_weight (D, P^2 C)`` for patches in (p1 p2 c) order."""
-    dim, channels, p = 5, 3, 4
-    kernel = torch.arange(dim * channels * p * p, dtype=torch.float32).reshape(dim, channels, p, p)
-    expected = reference_linear_weight(kernel)
-    got, problem = run_for_tensor(function, kernel.clone(), returns="a tensor of shape (D, P^2 C)")
+def _unfold_mistakes(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+                     ) -> list[tuple[torch.Tensor, str, str]]:
+    """(the answer a typical mistake gives, its code, the hint), most specific first."""
+    dim, p = weight.shape[0], weight.shape[-1]
+    columns = F.unfold(images, kernel_size=p, stride=p)  # (B, C P^2, N), each column in (c p1 p2) order
+    right = weight.reshape(dim, -1) @ columns  # (B, D, N)
+    patchify_order = rearrange(weight, "d c p1 p2 -> d (p1 p2 c)") @ columns
+    kernel_transposed = rearrange(weight, "d c p1 p2 -> d (c p2 p1)") @ columns
+    grid_h, grid_w = images.shape[-2] // p, images.shape[-1] // p
+    column_order = rearrange(right + bias[:, None], "b d (h w) -> b (w h) d", h=grid_h, w=grid_w)
+    return [
+        (patchify_order.transpose(1, 2) + bias, "patchify_order",
+         "you flattened the kernel in patchify's (p1 p2 c) order, but F.unfold lays out each patch channel first, "
+         "(c p1 p2), the same order as the kernel's own axes: here conv_weight.reshape(D, -1) is the matching matrix."),
+        (kernel_transposed.transpose(1, 2) + bias, "kernel_transposed",
+         "each P x P kernel is transposed (p2 p1): flatten the kernel as it is, conv_weight.reshape(D, -1)."),
+        (F.linear(reference_patchify(images, p), weight.reshape(dim, -1), bias), "patchify_with_reshape",
+         "you multiplied patchify's patches, in (p1 p2 c) order, by the kernel flattened channel first (c p1 p2): the "
+         "two orders do not match. Take the patches from F.unfold, which flattens them channel first like the kernel."),
+        (right.transpose(1, 2), "no_bias", "the bias is missing: add conv_bias (one value per output feature) to "
+         "every token."),
+        (column_order, "grid_transposed", "the tokens are in column order; F.unfold already reads the patches row by "
+         "row, left to right, like patchify: keep its order."),
+    ]
+
+
+def check_unfold_embedding(function: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any]) -> Feedback:
+    """Check ``function(images (B, C, H, W), conv_weight (D, C, P, P), conv_bias (D,)) -> (B, N, D)``: the
+    Conv2d patch embedding computed as ``F.unfold`` plus one matrix product."""
+    generator = torch.Generator().manual_seed(0)
+    batch, channels, height, width, p, dim = 2, 3, 8, 12, 4, 5
+    images = torch.randn(batch, channels, height, width, generator=generator, dtype=torch.float64)
+    weight = torch.randn(dim, channels, p, p, generator=generator, dtype=torch.float64)
+    bias = torch.randn(dim, generator=generator, dtype=torch.float64)
+    expected = reference_conv_embedding(images, weight, bias)  # (B, N, D)
+    got, problem = run_for_tensor(function, images.clone(), weight.clone(), bias.clone(),
+                                  returns="a tensor of shape (B, N, D)")
     if problem is not None:
-        return problem
-    shape = {"expected_shape": (dim, p * p * channels), "received_shape": tuple(got.shape)}
-    if tuple(got.shape) == (p * p * channels, dim):
-        return Feedback(False, "transposed: nn.Linear stores its weight as (out_features, in_features) = (D, P^2 C).",
-                        {**shape, "mistake": "transposed"})
-    if tuple(got.shape) != (dim, p * p * channels):
-        return Feedback(False, f"expected shape (D, P^2 C) = {(dim, p * p * channels)}, got {tuple(got.shape)}.",
-                        {**shape, "mistake": "shape"})
-    got = got.detach().to(torch.float32)
-    if torch.equal(got, expected):
-        return Feedback(True, "one row of E per output channel, in the (p1 p2 c) order of patchify.", shape)
-    if torch.equal(got, kernel.reshape(dim, -1)):
-        return Feedback(False, "conv_weight.reshape(D, -1) gives (c p1 p2) order, but patchify makes patches in "
-                               "(p1 p2 c) order: move the channel axis last before flattening.",
-                        {**shape, "mistake": "channels_first"})
-    if torch.equal(got, rearrange(kernel, "d c p1 p2 -> d (p2 p1 c)")):
-        return Feedback(False, "the P x P kernel is transposed: flatten rows then columns, (p1 p2 c).",
-                        {**shape, "mistake": "kernel_transposed"})
-    return Feedback(False, "right shape, wrong values: column (i P + j) C + c must hold conv_weight[:, c, i, j].",
-                    {**shape, "mistake": "values"})
+        return hint_on_crash(problem, "F.unfold(images, kernel_size=P, stride=P) is (B, C P^2, N); multiply it by "
+                             "the (D, C P^2) matrix conv_weight.reshape(D, -1) to get (B, D, N), then transpose to "
+                             "(B, N, D) before adding the bias of shape (D,).", mentions=("size", "shape", "dimension"))
+    n = (height // p) * (width // p)
+    shape = {"expected_shape": (batch, n, dim), "received_shape": tuple(got.shape),
+             "case": "B=2, C=3, H=8, W=12, P=4, D=5"}
+    if tuple(got.shape) != (batch, n, dim):
+        hints = {(batch, dim, n): ("transposed", "that is (B, D, N): one column per token. The sequence has one row "
+                                                 "per token: transpose the last two axes to (B, N, D)."),
+                 (batch, dim, height // p, width // p): ("grid_not_flat", "that is the Conv2d's (B, D, H/P, W/P) "
+                                                         "grid; the tokens form one axis N: (B, N, D)."),
+                 (n, dim): ("no_batch", "you dropped the batch dimension B.")}
+        code, hint = hints.get(tuple(got.shape), ("shape", "expected (B, N, D) with N = HW / P^2."))
+        return Feedback(False, f"for {shape['case']} expected shape {(batch, n, dim)}, got {tuple(got.shape)}: {hint}",
+                        {**shape, "mistake": code})
+    got = got.detach().to(torch.float64)
+    if close(got, expected):
+        return Feedback(True, "F.unfold cuts the patches (channel first, (c p1 p2)), so the kernel needs no permute: "
+                              "one product with conv_weight.reshape(D, -1) plus the bias gives the Conv2d's output.",
+                        shape)
+    for answer, code, hint in _unfold_mistakes(images, weight, bias):
+        if close(got, answer):
+            return Feedback(False, hint, {**shape, "mistake": code})
+    return Feedback(False, "right shape, wrong values: token k must equal conv_weight.reshape(D, -1) @ (column k of "
+                           "F.unfold(images, P, stride=P)) + conv_bias.", {**shape, "mistake": "values"})

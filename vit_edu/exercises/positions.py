@@ -1,18 +1,19 @@
-"""Checks for the class-token-and-positions lesson: prepend the class token, the cosine-similarity
-grid of position embeddings, and resampling position embeddings to a new grid.
+"""Checks for the class-token-and-positions lesson: pooling with a class token and register tokens,
+the cosine-similarity grid of position embeddings, and linear interpolation of a sequence of
+position embeddings written out.
 
-Each check compares with an independent reference and recognises typical mistakes (token
-appended instead of prepended, unnormalised dot products, the class token interpolated, a 1-D
-interpolation of the sequence, ...).
+Each check compares with an independent reference and recognises typical mistakes (the last
+token read as the class token, registers averaged with the patches, unnormalised dot products,
+corners aligned instead of centres, the class token interpolated, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 from vit_edu.exercises.feedback import Feedback, close, hint_on_crash, run_for_tensor
 
@@ -23,41 +24,67 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return close(a, b, atol=1e-5, rtol=1e-4)
 
 
-# ---------------------------------------------------------------------- class token
-def check_prepend_class_token(
-    function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], seed: int = 0
-) -> Feedback:
-    """Check ``function(patch_tokens (B, N, D), cls_token (1, 1, D)) -> (B, N + 1, D)``, class token first."""
+# ---------------------------------------------------------------------- pooling
+_POOL_CASES = ((3, 1, 4, 6), (2, 5, 6, 4))  # (B, prefix tokens, N patches, D): a plain ViT, then 4 registers
+
+
+def _pool_mistakes(tokens: torch.Tensor, pool: str, prefix: int) -> list[tuple[torch.Tensor, str, str]]:
+    """(the answer a typical mistake gives, its code, the hint), most specific first."""
+    if pool == "cls":
+        return [
+            (tokens[:, -1], "last_token", "you read the last token; the class token is prepended, so it sits at index "
+             "0 of the sequence (Eq. 4 reads z_L^0)."),
+            (tokens[:, prefix], "first_patch", "that is the first patch token (index num_prefix); the class token sits "
+             "at index 0, before the registers and the patches."),
+            (tokens[:, 1], "second_token", "that is token 1; the class token sits at index 0."),
+        ]
+    return [
+        (tokens.mean(dim=1), "all_tokens", "you averaged every token, the class token and the registers too; "
+         "pool='mean' averages only the N patch tokens, tokens[:, num_prefix:]."),
+        (tokens[:, 1:].mean(dim=1), "registers_kept", "you left out the class token but kept the registers; they are "
+         "not patches either: average tokens[:, num_prefix:]."),
+        (tokens[:, prefix:].sum(dim=1), "sum", "you summed the patch tokens; take their mean (divide by N)."),
+        (tokens[:, prefix:-1].mean(dim=1), "last_patch_dropped", "you left out the last patch: tokens[:, num_prefix:] "
+         "runs to the end of the sequence."),
+    ]
+
+
+def check_pool_tokens(function: Callable[[torch.Tensor, str, int], torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(tokens (B, num_prefix + N, D), pool, num_prefix) -> (B, D)`` for ``pool`` in
+    ``("cls", "mean")``: the class token is token 0, tokens 1 .. num_prefix - 1 are registers, the rest patches."""
     generator = torch.Generator().manual_seed(seed)
-    batch, num_patches, dim = 3, 4, 6
-    patch_tokens = torch.randn(batch, num_patches, dim, generator=generator)  # (B, N, D)
-    cls_token = torch.randn(1, 1, dim, generator=generator)  # (1, 1, D)
-    cls = cls_token.expand(batch, 1, dim)  # (B, 1, D)
-    expected = torch.cat([cls, patch_tokens], dim=1)  # (B, N + 1, D)
-    result, problem = run_for_tensor(function, patch_tokens.clone(), cls_token.clone())
-    if problem is not None:
-        return hint_on_crash(problem, "the class token is (1, 1, D); repeat it for every image with "
-                             "cls_token.expand(B, -1, -1) before torch.cat.", mentions=("size", "dimension"))
-    details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
-    if _close(result, expected):
-        return Feedback(True, "the class token is prepended to every image's sequence: (B, N, D) -> (B, N + 1, D).",
-                        details)
-    if _close(result, torch.cat([patch_tokens, cls], dim=1)):
-        return Feedback(False, "the class token is at the end; prepend it (index 0), as BERT's [CLS]: the model "
-                        "reads its output at position 0 (Eq. 4).", details)
-    if result.shape == (batch, num_patches, dim) and _close(result, patch_tokens + cls_token):
-        return Feedback(False, "you added the class token to every patch; it is a separate token: concatenate it "
-                        "along the sequence axis (dim=1).", details)
-    if result.shape == (batch, num_patches, 2 * dim):
-        return Feedback(False, "you concatenated along the feature axis; use dim=1, the sequence axis.", details)
-    if result.shape == (1, num_patches + 1, dim) or result.shape[0] != batch:
-        return Feedback(False, f"the batch size changed to {result.shape[0]}; every image of the batch needs its own "
-                        "copy of the class token: cls_token.expand(B, -1, -1).", details)
-    if result.shape != expected.shape:
-        return Feedback(False, f"the result has shape {tuple(result.shape)}, expected (B, N + 1, D) = "
-                        f"{tuple(expected.shape)}.", details)
-    return Feedback(False, "the shape is right but the values are not: row 0 must be the class token and rows "
-                    "1..N the patch tokens, unchanged.", details)
+    for batch, prefix, num_patches, dim in _POOL_CASES:
+        tokens = torch.randn(batch, prefix + num_patches, dim, generator=generator, dtype=torch.float64)
+        case = f"B={batch}, num_prefix={prefix}, N={num_patches}, D={dim}"
+        for pool, expected in (("cls", tokens[:, 0]), ("mean", tokens[:, prefix:].mean(dim=1))):
+            result, problem = run_for_tensor(function, tokens.clone(), pool, prefix)
+            if problem is not None:
+                return problem
+            details = {"case": case, "pool": pool, "expected_shape": tuple(expected.shape),
+                       "shape": tuple(result.shape)}
+            words = f"pool={pool!r} with {case}"
+            if _close(result, expected):
+                continue
+            if pool == "cls" and result.shape == (batch, 1, dim) and _close(result[:, 0], expected):
+                return Feedback(False, f"{words}: tokens[:, :1] keeps the sequence axis, (B, 1, D); the head needs "
+                                "(B, D): tokens[:, 0].", {**details, "mistake": "kept_axis"})
+            if pool == "mean" and result.shape in ((batch, prefix + num_patches), (batch, num_patches)):
+                return Feedback(False, f"{words}: you averaged over the features (dim=-1); average over the tokens, "
+                                "the sequence axis dim=1.", {**details, "mistake": "feature_axis"})
+            if pool == "mean" and result.shape == (prefix + num_patches, dim):
+                return Feedback(False, f"{words}: you averaged over the batch (dim=0); average over the tokens, "
+                                "dim=1, one vector per image.", {**details, "mistake": "batch_axis"})
+            if result.shape != expected.shape:
+                return Feedback(False, f"{words}: the result has shape {tuple(result.shape)}, expected (B, D) = "
+                                f"{tuple(expected.shape)}.", {**details, "mistake": "shape"})
+            for answer, code, hint in _pool_mistakes(tokens, pool, prefix):
+                if _close(result, answer):
+                    return Feedback(False, f"{words}: {hint}", {**details, "mistake": code})
+            rule = "tokens[:, 0]" if pool == "cls" else "tokens[:, num_prefix:].mean(dim=1)"
+            return Feedback(False, f"{words}: the shape is right but the values are not; expected {rule}.",
+                            {**details, "mistake": "values"})
+    return Feedback(True, "pool='cls' reads token 0, the class token, wherever the registers are; pool='mean' "
+                    "averages only the patch tokens, tokens[:, num_prefix:].")
 
 
 # ---------------------------------------------------------------- similarity grid
@@ -97,74 +124,125 @@ def check_cosine_similarity_grid(function: Callable[[torch.Tensor], torch.Tensor
 
 
 # -------------------------------------------------------------------- resampling
-def _resample(pos_embed, old_grid, new_grid, mode, align_corners=False, keep_prefix=True):
-    prefix, grid = pos_embed[:, :1], pos_embed[:, 1:]
-    grid = rearrange(grid, "1 (h w) d -> 1 d h w", h=old_grid[0], w=old_grid[1])  # (1, D, h, w)
-    kwargs = {} if mode == "nearest" else {"align_corners": align_corners}
-    grid = F.interpolate(grid, size=new_grid, mode=mode, **kwargs)  # (1, D, H, W)
-    grid = rearrange(grid, "1 d h w -> 1 (h w) d")  # (1, H W, D)
-    return torch.cat([prefix, grid], dim=1) if keep_prefix else grid
+_RESAMPLE_CASES = ((4, 6), (6, 4), (3, 7), (5, 5))  # (old length L, new length L'): up, down, and unchanged
 
 
-def _resample_without_permute(pos_embed, old_grid, new_grid, mode):
-    """The common bug: reshape (1, h w, D) straight to (1, D, h, w) and back without permuting."""
-    dim = pos_embed.shape[-1]
-    grid = pos_embed[:, 1:].reshape(1, dim, *old_grid)
-    grid = F.interpolate(grid, size=new_grid, mode=mode, align_corners=False)
-    return torch.cat([pos_embed[:, :1], grid.reshape(1, -1, dim)], dim=1)
+def _linear_1d(table: torch.Tensor, new_length: int, *, align_corners: bool = False, half_pixel: bool = True,
+               clamp: bool = True, ratio_inverted: bool = False) -> torch.Tensor:
+    """Linear interpolation of the rows of ``table`` (L, D) -> (L', D), written out; the flags give the mistakes."""
+    old = table.shape[0]
+    index = torch.arange(new_length, dtype=table.dtype)
+    if align_corners:
+        x = index * (old - 1) / max(1, new_length - 1)
+    else:
+        scale = new_length / old if ratio_inverted else old / new_length
+        x = (index + 0.5) * scale - 0.5 if half_pixel else index * scale
+    if clamp:
+        x = x.clamp(0, old - 1)
+    left = x.floor().long().clamp(0, old - 2)
+    weight = (x - left)[:, None]  # (L', 1); outside [0, 1] when not clamped: extrapolation
+    return (1 - weight) * table[left] + weight * table[left + 1]
 
 
-def check_resample_positions(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(pos_embed (1, 1 + h w, D), old_grid (h, w), new_grid (H, W)) -> (1, 1 + H W, D)``.
+def _with_class_token(pos_embed: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return torch.cat([pos_embed[:, :1], rows[None]], dim=1)
 
-    The reference is 2-D interpolation of the patch embeddings on their grid (bicubic or bilinear,
-    ``align_corners=False``), with the class token's embedding copied unchanged.
+
+def _resample_1d_mistakes(pos_embed: torch.Tensor, new_length: int) -> list[tuple[torch.Tensor, str, str]]:
+    """(the answer a typical mistake gives, its code, the hint), most specific first."""
+    table = pos_embed[0, 1:]  # (L, D)
+    old = table.shape[0]
+    nearest = table[torch.floor(torch.arange(new_length) * old / new_length).long()]
+    nearest_centres = table[torch.floor((torch.arange(new_length) + 0.5) * old / new_length).long().clamp(max=old - 1)]
+    whole = _linear_1d(pos_embed[0], new_length + 1)  # the class token's row interpolated with the patches
+    return [
+        (_with_class_token(pos_embed, _linear_1d(table, new_length, align_corners=True)), "align_corners",
+         "you pinned the first and last embeddings to the ends (align_corners=True, the paper's JAX code does that). "
+         "Here each embedding sits at the centre of its cell: new cell i has its centre at (i + 0.5) L / L' - 0.5 "
+         "in old cells."),
+        (_with_class_token(pos_embed, _linear_1d(table, new_length, half_pixel=False)), "no_half_pixel",
+         "you mapped new cell i to i L / L' in old cells, which lines up the left edges, not the centres: use "
+         "(i + 0.5) L / L' - 0.5."),
+        (_with_class_token(pos_embed, _linear_1d(table, new_length, ratio_inverted=True)), "ratio_inverted",
+         "the ratio is upside down: a new cell spans L / L' old cells, so x = (i + 0.5) L / L' - 0.5."),
+        (_with_class_token(pos_embed, _linear_1d(table, new_length, clamp=False)), "no_clamp",
+         "at the ends your positions fall outside the old table and you extrapolated; clamp x to [0, L - 1], so "
+         "the first and last new cells copy the end embeddings."),
+        (_with_class_token(pos_embed, nearest), "nearest", "you copied the nearest embedding; interpolate linearly "
+         "between the two old embeddings around x, weighted by the distance."),
+        (_with_class_token(pos_embed, nearest_centres), "nearest", "you copied the nearest embedding; interpolate "
+         "linearly between the two old embeddings around x, weighted by the distance."),
+        (whole[None], "class_token_interpolated", "you interpolated the class token's row together with the patches; "
+         "it has no place in the sequence of patches: copy row 0 unchanged and interpolate only rows 1.."),
+    ]
+
+
+@contextmanager
+def _interpolate_refused():
+    """Inside, ``F.interpolate`` raises: the exercise asks for the interpolation written out."""
+    original = F.interpolate
+
+    def refuse(*args, **kwargs):
+        raise _UsedInterpolate
+
+    F.interpolate = refuse
+    try:
+        yield
+    finally:
+        F.interpolate = original
+
+
+class _UsedInterpolate(Exception):
+    pass
+
+
+def check_resample_1d(function: Callable[[torch.Tensor, int], torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(pos_embed (1, 1 + L, D), new_length) -> (1, 1 + L', D)``: linear interpolation of the L
+    patch embeddings, each at the centre of its cell (``align_corners=False``), the class token's row kept.
+
+    The reference is ``F.interpolate(mode="linear", align_corners=False)``; the student's function must not call
+    ``F.interpolate`` (the check makes it raise while the function runs).
     """
     generator = torch.Generator().manual_seed(seed)
-    old_grid, new_grid, dim = (3, 4), (6, 5), 4
-    pos_embed = torch.randn(1, 1 + old_grid[0] * old_grid[1], dim, generator=generator, dtype=torch.float64)
-    references = {mode: _resample(pos_embed, old_grid, new_grid, mode) for mode in ("bicubic", "bilinear")}
-    result, problem = run_for_tensor(function, pos_embed.clone(), old_grid, new_grid)
-    if problem is not None:
-        return problem
-    expected_shape = (1, 1 + new_grid[0] * new_grid[1], dim)
-    details = {"expected_shape": expected_shape, "shape": tuple(result.shape)}
-    for mode, reference in references.items():
-        if _close(result, reference):
-            return Feedback(True, f"2-D {mode} interpolation of the patch embeddings, class token kept.",
-                            {**details, "mode": mode})
-    if result.shape == (1, dim, *new_grid):
-        return Feedback(False, "you returned the interpolated grid (1, D, H, W); flatten it back to a sequence "
-                        "'1 d h w -> 1 (h w) d' and put the class token's row in front.", details)
-    if result.shape == (1, new_grid[0] * new_grid[1], dim):
-        return Feedback(False, "the class token's embedding is missing: the result needs 1 + H W rows; concatenate "
-                        "pos_embed[:, :1] (unchanged) in front.", details)
-    if result.shape != expected_shape:
-        return Feedback(False, f"the result has shape {tuple(result.shape)}, expected {expected_shape} for a "
-                        f"{new_grid[0]}x{new_grid[1]} grid plus the class token.", details)
-    if not _close(result[:, :1], pos_embed[:, :1]):
-        return Feedback(False, "the class token's embedding changed: it has no grid position, so copy row 0 as it "
-                        "is and interpolate only rows 1.., the patches.", details)
-    for mode in ("bicubic", "bilinear"):
-        if _close(result, _resample(pos_embed, old_grid, new_grid, mode, align_corners=True)):
-            return Feedback(False, "use align_corners=False: each embedding sits at the centre of its patch, as in "
-                            "timm's and transformers' resampling, which the course follows (the paper's JAX code "
-                            "keeps the corner embeddings at the corners instead).", details)
-        if _close(result, _resample_without_permute(pos_embed, old_grid, new_grid, mode)):
-            return Feedback(False, "the patch rows were reshaped straight to (1, D, h, w), which scrambles them: the "
-                            "sequence is (1, h w, D), so reshape to (1, h, w, D) and then permute to (1, D, h, w) "
-                            "(einops: '1 (h w) d -> 1 d h w'); undo it the same way afterwards.", details)
-    if _close(result, _resample(pos_embed, old_grid, new_grid, "nearest")):
-        return Feedback(False, "nearest-neighbour copies embeddings in blocks; the paper interpolates smoothly: use "
-                        "mode='bicubic' (or 'bilinear').", details)
-    sequence = rearrange(pos_embed[:, 1:], "1 n d -> 1 d n")  # (1, D, N)
-    as_1d = F.interpolate(sequence, size=new_grid[0] * new_grid[1], mode="linear", align_corners=False)
-    if _close(result[:, 1:], rearrange(as_1d, "1 d n -> 1 n d")):
-        return Feedback(False, "you interpolated the flat sequence (1-D); reshape the patches to their (h, w) grid "
-                        "first and interpolate in 2-D, then flatten again.", details)
-    if any(_close(result, _resample(pos_embed, old_grid[::-1], new_grid, mode)) for mode in ("bicubic", "bilinear")):
-        return Feedback(False, "the grid was reshaped as (w, h); the sequence is row by row: '1 (h w) d -> 1 d h w' "
-                        "with h = old_grid[0] rows.", details)
-    return Feedback(False, "the shape is right but the values are not: reshape rows 1.. to (1, D, h, w), "
-                    "F.interpolate(..., size=new_grid, mode='bicubic', align_corners=False), flatten, and put the "
-                    "class token's row first.", details)
+    dim = 3
+    for old, new in _RESAMPLE_CASES:
+        pos_embed = torch.randn(1, 1 + old, dim, generator=generator, dtype=torch.float64)
+        rows = F.interpolate(pos_embed[:, 1:].transpose(1, 2), size=new, mode="linear", align_corners=False)
+        expected = _with_class_token(pos_embed, rows[0].T)  # (1, 1 + L', D)
+        with _interpolate_refused():
+            result, problem = run_for_tensor(function, pos_embed.clone(), new)
+        case = f"L={old} -> L'={new}"
+        details = {"case": case, "expected_shape": tuple(expected.shape)}
+        if problem is not None and "_UsedInterpolate" in problem.details.get("error", ""):
+            return Feedback(False, "your function calls F.interpolate; this exercise asks you to compute the "
+                            "positions and weights yourself (F.interpolate is what the check compares with).",
+                            {**details, "mistake": "used_interpolate"})
+        if problem is not None:
+            return hint_on_crash(problem, "index the table with a LongTensor of positions (x.floor().long()), and keep "
+                                 "the right neighbour inside the table (at most L - 1).", mentions=("index", "bounds"))
+        details["shape"] = tuple(result.shape)
+        words = f"for {case}"
+        if _close(result, expected):
+            continue
+        if result.shape == (1, new, dim):
+            return Feedback(False, f"{words} the class token's row is missing: the result needs 1 + L' rows; put "
+                            "pos_embed[:, :1], unchanged, in front.", {**details, "mistake": "class_token_dropped"})
+        if result.shape == (new, dim):
+            return Feedback(False, f"{words} you returned the (L', D) table; add the class token's row in front and "
+                            "the leading axis of 1: (1, 1 + L', D).", {**details, "mistake": "shape"})
+        if result.shape != expected.shape:
+            return Feedback(False, f"{words} the result has shape {tuple(result.shape)}, expected (1, 1 + L', D) = "
+                            f"{tuple(expected.shape)}.", {**details, "mistake": "shape"})
+        for answer, code, hint in _resample_1d_mistakes(pos_embed, new):
+            if _close(result, answer):
+                return Feedback(False, f"{words}: {hint}", {**details, "mistake": code})
+        if not _close(result[:, :1], pos_embed[:, :1]):
+            return Feedback(False, f"{words} the class token's row changed; copy row 0 as it is.",
+                            {**details, "mistake": "class_token_changed"})
+        return Feedback(False, f"{words} the shape is right but the values are not: new cell i sits at x = (i + 0.5) "
+                        "L / L' - 0.5 in old cells (clamped to [0, L - 1]); blend the embeddings at floor(x) and "
+                        "floor(x) + 1 with weights 1 - (x - floor(x)) and x - floor(x).",
+                        {**details, "mistake": "values"})
+    return Feedback(True, "linear interpolation with each embedding at the centre of its cell, the class token kept: "
+                    "equal to F.interpolate(mode='linear', align_corners=False). 2-D bilinear resampling is this step "
+                    "along the rows, then along the columns.")
