@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vit_edu.embeddings import resample_position_embeddings
-from vit_edu.exercises.transfer import check_freeze_all_but_head, check_new_head, check_resample_for_resolution
+from vit_edu.exercises.transfer import check_freeze_all_but_head, check_new_head, check_ridge_head
+from vit_edu.training.fewshot import ridge_fit
 
 
 def _unfinished(*args):
@@ -131,61 +131,67 @@ def test_freeze_unfinished():
     assert check_freeze_all_but_head(_unfinished).details["not_done"]
 
 
-# --- check_resample_for_resolution ------------------------------------------------------------------
-def _package_answer(pos_embed, patch_size, old_size, new_size):
-    return resample_position_embeddings(pos_embed, old_size // patch_size, new_size // patch_size, mode="bilinear")
+# --- check_ridge_head ------------------------------------------------------------------------------
+def _ridge(features, labels, num_classes, l2, targets="signed", centre=True, bias="mean"):
+    one_hot = F.one_hot(labels, num_classes).to(features.dtype)
+    y = 2 * one_hot - 1 if targets == "signed" else one_hot
+    x_mean, y_mean = features.mean(dim=0), y.mean(dim=0)
+    x, t = (features - x_mean, y - y_mean) if centre else (features, y)
+    weight = torch.linalg.solve(x.T @ x + l2 * torch.eye(features.shape[1], dtype=features.dtype), x.T @ t)
+    b = {"mean": y_mean - x_mean @ weight, "zero": torch.zeros(num_classes), "y_mean": y_mean,
+         "plus": y_mean + x_mean @ weight}[bias]
+    return weight, b
 
 
-def _by_hand(pos_embed, patch_size, old_size, new_size, mode="bicubic", align_corners=False, keep_cls=True):
-    old, new = old_size // patch_size, new_size // patch_size
-    grid = pos_embed[:, 1:].reshape(1, old, old, -1).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=(new, new), mode=mode, align_corners=align_corners)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, new * new, -1)
-    return torch.cat([pos_embed[:, :1], grid], dim=1) if keep_cls else grid
+def _package_ridge(features, labels, num_classes, l2):
+    fit = ridge_fit(features, labels, num_classes, (l2,))
+    return fit.weight[0], fit.bias[0]
 
 
-def _one_d(pos_embed, patch_size, old_size, new_size):
-    flat = F.interpolate(pos_embed[:, 1:].transpose(1, 2), size=(new_size // patch_size) ** 2, mode="linear")
-    return torch.cat([pos_embed[:, :1], flat.transpose(1, 2)], dim=1)
+def _penalised_bias(features, labels, num_classes, l2):
+    x = torch.cat([features, torch.ones(len(features), 1)], dim=1)
+    y = 2 * F.one_hot(labels, num_classes).float() - 1
+    weight = torch.linalg.solve(x.T @ x + l2 * torch.eye(x.shape[1]), x.T @ y)
+    return weight[:-1], weight[-1]
 
 
-def _pixels(pos_embed, patch_size, old_size, new_size):  # the new grid in pixels: 48 x 48 "patches"
-    grid = pos_embed[:, 1:].reshape(1, old_size // patch_size, old_size // patch_size, -1).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=(new_size, new_size), mode="bicubic").flatten(2).transpose(1, 2)
-    return torch.cat([pos_embed[:, :1], grid], dim=1)
+def _numpy_ridge(features, labels, num_classes, l2):
+    weight, bias = _ridge(features.double(), labels, num_classes, l2)
+    return weight.numpy(), bias.numpy().reshape(1, -1)  # numpy arrays and a (1, K) bias are accepted
 
 
-def _cls_interpolated(pos_embed, patch_size, old_size, new_size):
-    result = _by_hand(pos_embed, patch_size, old_size, new_size)
-    result[:, 0] = result[:, 0] * 2
-    return result
-
-
-@pytest.mark.parametrize("answer", [_package_answer, _by_hand])
-def test_resample_right_answers_pass(answer):
-    feedback = check_resample_for_resolution(answer)
+@pytest.mark.parametrize("answer", [_ridge, _package_ridge, _numpy_ridge])
+def test_ridge_right_answers_pass(answer):
+    feedback = check_ridge_head(answer)
     assert feedback.passed, feedback.message
-    assert "-> (1, 145, D)." in feedback.message  # the new shape written as the old one is, D unquoted
+    assert "No gradient step" in feedback.message
 
 
 @pytest.mark.parametrize(("answer", "mistake", "words"), [
-    (lambda *a: _by_hand(*a, keep_cls=False), "class token dropped", "class token's row is missing"),
-    (lambda *a: _by_hand(*a, align_corners=True), "align_corners", "align_corners=False"),
-    (_one_d, "1d", "flat sequence"),
-    (_pixels, "pixels", "counts *patches*"),
-    (_cls_interpolated, "class token changed", "copy it as it is"),
-    (lambda p, *a: p.clone(), "shape", "expected (1, 145, 6)"),
+    (lambda *a: _ridge(*a, targets="one_hot"), "zero_one_targets", "{-1, 1}"),
+    (lambda *a: _ridge(*a, centre=False, bias="zero"), "no_centring", "raw features, with no bias"),
+    (lambda *a: _ridge(*a, centre=False), "no_centring_bias", "W comes from the raw features"),
+    (_penalised_bias, "bias_penalised", "column of ones"),
+    (lambda f, l, k, l2: _ridge(f, l, k, 0.0), "no_l2", "plain least squares"),
+    (lambda *a: _ridge(*a, bias="y_mean"), "bias_is_mean", "not mean(Y) alone"),
+    (lambda *a: _ridge(*a, bias="plus"), "bias_sign", "mind the sign"),
+    (lambda *a: (_ridge(*a)[0].T, _ridge(*a)[1]), "transposed", "transposed"),
+    (lambda *a: (_ridge(*a)[0], _ridge(*a)[1] + 1), "bias", "W is right but b is not"),
+    (lambda *a: (torch.zeros(5, 4), torch.zeros(4)), "values", "±1 targets"),
+    (lambda *a: (torch.zeros(5, 3), torch.zeros(4)), "shape", "expected (D, K) = (5, 4)"),
+    (lambda *a: (_ridge(*a)[0], torch.zeros(3)), "bias_shape", "expected (K,) = (4,)"),
+    (lambda *a: _ridge(*a)[0], "return", "two tensors"),
+    (lambda *a: (_ridge(*a)[0], None), "none", "returned None"),
+    (lambda *a: (_ridge(*a)[0], 0.0), "type", "got float"),
 ])
-def test_resample_mistakes_are_diagnosed(answer, mistake, words):
-    feedback = check_resample_for_resolution(answer)
+def test_ridge_mistakes_are_diagnosed(answer, mistake, words):
+    feedback = check_ridge_head(answer)
     assert not feedback.passed
     assert feedback.details["mistake"] == mistake, feedback.message
     assert words in feedback.message
 
 
-def test_resample_other_failures():
-    assert check_resample_for_resolution(_unfinished).details["not_done"]
-    assert "return" in check_resample_for_resolution(lambda *a: None).message
-    wrong_values = check_resample_for_resolution(
-        lambda p, *a: torch.cat([p[:, :1], torch.zeros(1, 144, 6, dtype=p.dtype)], dim=1))
-    assert not wrong_values.passed and wrong_values.details["mistake"] == "values"
+def test_ridge_other_failures():
+    assert check_ridge_head(_unfinished).details["not_done"]
+    crashed = check_ridge_head(lambda f, l, k, l2: (f.T @ torch.zeros(5, 4), None))
+    assert "raised" in crashed.message and "W is (D, K)" in crashed.message

@@ -1,19 +1,24 @@
-"""Checks for the pretrained-checkpoints lesson: convert weights between layouts by hand.
+"""Checks for the pretrained-checkpoints lesson: convert names and weights between layouts by hand.
 
-Each check judges the student's tensor by what it *computes* (an independent reference: a real
-``Conv2d``, or the projection a Flax ``DenseGeneral`` kernel defines), and when it is wrong, compares
-it with the answers that typical mistakes produce (split along the wrong axis, channels flattened
-first, a forgotten transpose, ...) to say which one it is.
+- :func:`check_split_qkv`: timm's fused qkv weight into the q, k, v weights of ``transformers``;
+- :func:`check_our_key_name`: a ``transformers`` file key to the name of the ``vit_edu`` (= timm)
+  tensor that holds it, judged on every key of a 12-block model against the package's own renaming;
+- :func:`check_jax_query_export`: a PyTorch query weight to the authors' Flax (D, k, d_h) kernel,
+  judged by what the kernel computes.
+
+When an answer is wrong, each check compares it with the answers that typical mistakes produce
+(split along the wrong axis, ``output.dense`` matched inside ``attention.output.dense``, the
+LayerNorms swapped, a forgotten transpose, the heads split in the wrong order, ...) and names it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 
+from vit_edu.checkpoints.layouts import to_transformers_state_dict
 from vit_edu.exercises.feedback import (
     Feedback,
     as_tensor,
@@ -23,6 +28,7 @@ from vit_edu.exercises.feedback import (
     run_for_tensor,
     run_student_code,
 )
+from vit_edu.model import ViT
 
 
 # ------------------------------------------------------------------------------ fused qkv
@@ -75,102 +81,163 @@ def check_split_qkv(function: Callable[[torch.Tensor], tuple], seed: int = 0) ->
                     "W_k the next D rows, W_v the last D rows.", details)
 
 
-# ------------------------------------------------------------------------ conv -> dense
-def _conv_mistakes(conv_weight: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
-    """{code: (the weight the mistake gives, the hint for it)}."""
-    return {
-        "channels_first": (
-            rearrange(conv_weight, "d c p1 p2 -> d (c p1 p2)"),
-            "you flattened each filter as (C, P, P), e.g. with reshape(D, -1). patchify flattens a patch row by row, "
-            "and inside a pixel channel by channel: (P, P, C). Move C last first: permute(0, 2, 3, 1), then "
-            "reshape(D, -1)."),
-        "rows_columns_swapped": (
-            rearrange(conv_weight, "d c p1 p2 -> d (p2 p1 c)"),
-            "rows and columns are swapped: a patch is read row by row, so the order is (p1 p2 c) with p1 the row "
-            "inside the patch."),
-        "transposed": (
-            rearrange(conv_weight, "d c p1 p2 -> (p1 p2 c) d"),
-            "this is the (in, out) = (P^2 C, D) layout of a Flax Dense kernel; a PyTorch Linear weight is "
-            "(out, in) = (D, P^2 C): transpose it."),
-        "transposed_channels_first": (
-            rearrange(conv_weight, "d c p1 p2 -> (c p1 p2) d"),
-            "two problems: the result is (in, out) instead of (out, in), and the channels come first instead of last "
-            "in each patch."),
-    }
+# ------------------------------------------------------------------ transformers key -> ours
+def transformers_key_table(depth: int = 12) -> dict[str, str]:
+    """{transformers file key: the vit_edu key of the tensor that holds it} for every tensor of a ``depth``-block ViT.
 
-
-def check_conv_to_dense(function: Callable[[torch.Tensor], torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(conv_weight) -> dense_weight``: a (D, C, P, P) Conv2d kernel to the (D, P^2 C)
-    weight of a Linear applied to flattened patches (``patchify`` order: rows, columns, channels).
-
-    The reference is behavioural: ``F.conv2d`` with stride P against the Linear on the patches.
+    Built with the package's own renaming (:func:`~vit_edu.checkpoints.layouts.to_transformers_state_dict`),
+    one of our keys at a time: the query, key and value tensors of a block all map to its fused ``attn.qkv``.
     """
-    dim, channels, patch = 5, 3, 4
-    generator = torch.Generator().manual_seed(seed)
-    conv_weight = torch.randn(dim, channels, patch, patch, generator=generator)  # (D, C, P, P)
-    images = torch.randn(2, channels, 3 * patch, 2 * patch, generator=generator)  # (B, C, H, W)
-    expected_out = F.conv2d(images, conv_weight, stride=patch).flatten(2).transpose(1, 2)  # (B, N, D)
-    patches = rearrange(images, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch, p2=patch)  # (B, N, P^2 C)
-    result, problem = run_for_tensor(function, conv_weight.clone())
-    if problem is not None:
-        return problem
-    shape = (dim, patch * patch * channels)
-    details = {"shape": tuple(result.shape), "expected_shape": shape}
-    if tuple(result.shape) == shape and close(patches.double() @ result.double().T, expected_out):
-        return Feedback(True, "patches @ W^T equals the strided Conv2d: the same map E, two layouts.", details)
-    found = known_mistake(result, _conv_mistakes(conv_weight), details)
-    if found is not None:
-        return found
-    if result.ndim != 2:
-        return Feedback(False, f"return a 2-D (D, P^2 C) = {shape} matrix, got shape {tuple(result.shape)}.", details)
-    if tuple(result.shape) != shape:
-        return Feedback(False, f"the dense weight must be (D, P^2 C) = {shape}, got {tuple(result.shape)}.", details)
-    return Feedback(False, "the shape is right but patches @ W^T differs from the convolution: flatten each filter "
-                    "in (row, column, channel) order.", details)
+    ours = ViT(image_size=8, patch_size=4, num_classes=3, dim=2, depth=depth, heads=1, mlp_dim=2).state_dict()
+    table = {}
+    for key in ours:
+        for theirs in to_transformers_state_dict({key: torch.zeros(3)}, layout="file"):
+            table[theirs] = key
+    return table
 
 
-# --------------------------------------------------------------- Flax query kernel -> Linear
-def _jax_mistakes(kernel: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
-    """{code: (the weight the mistake gives, the hint for it)}."""
-    dim = kernel.shape[0]
+def _swapped(name: str, a: str, b: str) -> str:
+    return name.replace(a, "\0").replace(b, a).replace("\0", b)
+
+
+def _shift_block(name: str, by: int) -> str:
+    return re.sub(r"^blocks\.(\d+)\.", lambda m: f"blocks.{int(m.group(1)) + by}.", name)
+
+
+def _key_mistake(theirs: str, expected: str, got: object) -> tuple[str, str]:
+    """(code, hint) for one wrongly renamed key."""
+    if not isinstance(got, str):
+        if got is None:
+            return "none", "your function returned None: did you forget the `return`?"
+        return "type", f"return the new name as a str, got {type(got).__name__}."
+    if got.startswith("vit.") or got.startswith("vit_"):
+        return "prefix", ("our names have no `vit.` prefix: drop it (`vit.embeddings.cls_token` -> `cls_token`); "
+                          "only transformers wraps the encoder in a `vit` sub-module.")
+    if "attention.output.dense" in theirs and "fc2" in got:
+        return "attention_output_as_mlp", (
+            "`...attention.output.dense` is the attention's output projection, `attn.proj`. Its name ends in "
+            "`output.dense` like the MLP's second layer (`...layer.i.output.dense` -> `mlp.fc2`): replace or match "
+            "the longer name first, or compare the whole part after the layer number.")
+    if re.search(r"layer\.\d+\.output\.dense", theirs) and "attn.proj" in got:
+        return "mlp_output_as_attention", ("`...layer.i.output.dense` (no `attention.` in front) is the MLP's "
+                                           "second layer, `mlp.fc2`; only `attention.output.dense` is `attn.proj`.")
+    if got == _swapped(expected, "norm1", "norm2") != expected:
+        return "norms_swapped", ("the two LayerNorms are swapped: `layernorm_before` (before attention) is `norm1`, "
+                                 "`layernorm_after` (before the MLP) is `norm2`.")
+    if got == _swapped(expected, "fc1", "fc2") != expected:
+        return "mlp_swapped", ("the two MLP layers are swapped: `intermediate.dense` (D -> M) is `mlp.fc1`, "
+                               "`output.dense` (M -> D) is `mlp.fc2`.")
+    if got.rsplit(".", 1)[0] == expected.rsplit(".", 1)[0]:
+        return "kind", "keep the last part of the name: a `.weight` stays `.weight`, a `.bias` stays `.bias`."
+    number = re.match(r"^blocks\.(\d+)\.", expected)
+    if number and got.split(".")[:2] in (_shift_block(expected, 1).split(".")[:2],
+                                         _shift_block(expected, -1).split(".")[:2]):
+        return "off_by_one", "both count blocks from 0: `encoder.layer.i` is `blocks.i`, with the same i."
+    if number and len(number.group(1)) > 1 and got.startswith(f"blocks.{number.group(1)[0]}."):
+        return "digits", (f"you read one digit of the layer number: {theirs!r} is block {number.group(1)}. "
+                          "Split the key at the dots (`key.split('.')`) or use a regular expression with `\\d+`.")
+    if re.search(r"attention\.attention\.(query|key|value)", theirs):
+        return "qkv", ("timm and vit_edu keep one fused weight per block: the query, key and value tensors of "
+                       "layer i all belong to `blocks.i.attn.qkv.weight` (or `.bias`), so "
+                       f"{theirs!r} -> {expected!r} (Exercise 1 splits it again).")
+    if theirs.startswith("classifier."):
+        return "head", "the classifier is our `head`: `classifier.weight` -> `head.weight`."
+    if theirs.startswith("vit.layernorm."):
+        return "final_norm", ("`vit.layernorm` is the final LayerNorm after the last block (Eq. 4), our `norm`: "
+                              "`vit.layernorm.weight` -> `norm.weight`.")
+    if ".embeddings." in theirs:
+        return "embeddings", ("the embeddings have short names of their own: `cls_token`, `pos_embed` and "
+                              "`patch_embed.proj.weight`/`.bias`.")
+    return "unknown", f"{theirs!r} should become {expected!r}."
+
+
+_MISTAKE_ORDER = ("none", "type", "prefix", "attention_output_as_mlp", "mlp_output_as_attention", "norms_swapped",
+                  "mlp_swapped", "kind", "off_by_one", "digits", "qkv", "embeddings", "final_norm", "head", "unknown")
+
+
+def check_our_key_name(function: Callable[[str], str], depth: int = 12) -> Feedback:
+    """Check ``function(transformers_key) -> vit_edu_key`` on every tensor name of a ``depth``-block ViT file.
+
+    The keys are those of a ``transformers`` ``save_pretrained`` file (``vit.encoder.layer.i...``); the
+    query, key and value tensors map to the block's fused ``attn.qkv`` tensor.
+    """
+    table = transformers_key_table(depth)
+    wrong: list[tuple[str, str, object]] = []
+    for theirs, expected in table.items():
+        got, problem = run_student_code(function, theirs)
+        if problem is not None:
+            if problem.details.get("not_done"):
+                return problem
+            return Feedback(False, f"for {theirs!r} {problem.message}", {**problem.details, "key": theirs})
+        if got != expected:
+            wrong.append((theirs, expected, got))
+    details = {"keys": len(table), "right": len(table) - len(wrong)}
+    if not wrong:
+        return Feedback(True, f"all {len(table)} tensor names of a {depth}-block ViT renamed, including the two "
+                        "that both end in `output.dense`.", details)
+    found = {}
+    for theirs, expected, got in wrong:
+        code, hint = _key_mistake(theirs, expected, got)
+        found.setdefault(code, (theirs, expected, got, hint))
+    code = min(found, key=_MISTAKE_ORDER.index)
+    theirs, expected, got, hint = found[code]
+    example = f"{theirs!r} -> {got!r}, expected {expected!r}" if isinstance(got, str) else f"{theirs!r}"
+    return Feedback(False, f"{details['right']} of {len(table)} names right. For example {example}: {hint}",
+                    {**details, "mistake": code, "mistakes": sorted(found, key=_MISTAKE_ORDER.index),
+                     "example": (theirs, expected, got)})
+
+
+# --------------------------------------------------------------- Linear -> Flax query kernel
+def _export_mistakes(weight: torch.Tensor, heads: int) -> dict[str, tuple[torch.Tensor, str]]:
+    """{code: (the kernel the mistake gives, the hint for it)} for a (k d_h, D) weight."""
+    inner, dim = weight.shape
+    head_dim = inner // heads
     return {
         "no_transpose": (
-            kernel.reshape(dim, -1),  # == kernel.reshape(-1, dim) here, since k d_h == D
-            "the transpose is missing. A Flax kernel is (in, out): merging the heads gives (D, k d_h), and a PyTorch "
-            "Linear weight is (out, in). reshape only re-reads the numbers in a new shape, it never transposes: "
-            "kernel.reshape(D, -1).T."),
+            weight.reshape(dim, heads, head_dim),  # the right shape here, since k d_h == D
+            "the transpose is missing. A PyTorch weight is (out, in) = (k d_h, D); the Flax kernel starts with the "
+            "input axis D. reshape only re-reads the numbers in a new shape, it never transposes: transpose first, "
+            "then split: weight.T.reshape(D, k, d_h)."),
         "head_dim_outer": (
-            kernel.permute(2, 1, 0).reshape(-1, dim),
-            "the heads must be the outer index of the output features: rows 0..d_h-1 belong to head 0. Merge "
-            "(k, d_h) in that order: kernel.reshape(D, k * d_h).T."),
+            weight.T.reshape(dim, head_dim, heads).transpose(1, 2),
+            "the heads are split in the wrong order: output rows 0..d_h-1 belong to head 0, so the merged axis is "
+            "(k, d_h) with k outer: reshape(D, k, d_h), not reshape(D, d_h, k) and a swap."),
+        "out_layout": (
+            weight.reshape(heads, head_dim, dim),
+            "that (k, d_h, D) layout is the one of the *output* projection's kernel; a query kernel maps the D "
+            "input features to (k, d_h): its shape is (D, k, d_h)."),
     }
 
 
-def check_jax_query_kernel(function: Callable[[torch.Tensor], torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(kernel) -> weight``: a Flax query kernel (D, k, d_h) to a Linear weight (k d_h, D).
+def check_jax_query_export(function: Callable[[torch.Tensor, int], torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(weight, heads) -> kernel``: a (k d_h, D) Linear weight to a Flax query kernel (D, k, d_h).
 
-    The reference is what the Flax layer computes, q[b, t, h, e] = sum_d x[b, t, d] kernel[d, h, e]; the
-    Linear's output x W^T, split into heads as (k, d_h), must equal it.
+    The reference is behavioural: the Flax layer computes q[b, t, h, e] = sum_d x[b, t, d] kernel[d, h, e],
+    which must equal the Linear's output x W^T split into heads as (k, d_h).
     """
     dim, heads, head_dim = 6, 2, 3  # k d_h == D, so only the values tell a missing transpose
     generator = torch.Generator().manual_seed(seed)
-    kernel = torch.randn(dim, heads, head_dim, generator=generator)  # (D, k, d_h)
+    weight = torch.randn(heads * head_dim, dim, generator=generator)  # (k d_h, D)
     x = torch.randn(2, 4, dim, generator=generator)  # (B, T, D)
-    expected_q = torch.einsum("btd,dhe->bthe", x, kernel)  # (B, T, k, d_h)
-    result, problem = run_for_tensor(function, kernel.clone())
+    expected_q = (x @ weight.T).reshape(2, 4, heads, head_dim)  # (B, T, k, d_h)
+    result, problem = run_for_tensor(function, weight.clone(), heads, returns="the kernel as a torch.Tensor")
     if problem is not None:
         return problem
-    details = {"shape": tuple(result.shape), "expected_shape": (heads * head_dim, dim)}
-    if tuple(result.shape) == (heads * head_dim, dim) and close(
-        (x.double() @ result.double().T).reshape(2, 4, heads, head_dim), expected_q
-    ):
-        return Feedback(True, "x @ W^T split into (k, d_h) equals the Flax projection: W = kernel.reshape(D, -1).T.",
+    shape = (dim, heads, head_dim)
+    details = {"shape": tuple(result.shape), "expected_shape": shape}
+    if tuple(result.shape) == shape and close(torch.einsum("btd,dhe->bthe", x.double(), result.double()),
+                                              expected_q):
+        return Feedback(True, "einsum('btd,dhe->bthe', x, kernel) equals x @ W^T split into heads: "
+                        "kernel = weight.T.reshape(D, k, d_h), the inverse of the loader's reshape(D, -1).T.",
                         details)
-    found = known_mistake(result, _jax_mistakes(kernel), details)
+    found = known_mistake(result, _export_mistakes(weight, heads), details)
     if found is not None:
         return found
-    if tuple(result.shape) != (heads * head_dim, dim):
-        return Feedback(False, f"the Linear weight must be (k d_h, D) = {(heads * head_dim, dim)}, got "
-                        f"{tuple(result.shape)}.", details)
-    return Feedback(False, "the shape is right but the values are not: merge the (k, d_h) axes, then transpose.",
-                    details)
+    if result.ndim == 2:
+        return Feedback(False, f"the kernel keeps the heads as their own axis: return a 3-D (D, k, d_h) = {shape} "
+                        f"tensor, got shape {tuple(result.shape)}.", {**details, "mistake": "heads_not_split"})
+    if tuple(result.shape) != shape:
+        return Feedback(False, f"the Flax query kernel must be (D, k, d_h) = {shape}, got {tuple(result.shape)}.",
+                        {**details, "mistake": "shape"})
+    return Feedback(False, "the shape is right but the values are not: transpose the (k d_h, D) weight to "
+                    "(D, k d_h), then split the second axis into (k, d_h).", {**details, "mistake": "values"})

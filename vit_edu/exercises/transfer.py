@@ -1,11 +1,11 @@
 """Checks for the transfer lesson (pre-train, then fine-tune): a new zero-initialised head, freezing all
-but the head for a linear probe, and resampling position embeddings for a higher resolution.
+but the head for a linear probe, and the paper's linear few-shot classifier in closed form (ridge).
 
-Each check builds a small ViT or embedding of its own, runs the student's function on a copy,
-compares with a reference written here (or an independent torch call) and recognises typical
-mistakes: the old head kept, a random instead of a zero head, ``model.eval()`` taken for
-freezing, the class token or position embeddings left trainable, the class token dropped or
-interpolated, a 1-D interpolation of the sequence, the grid taken in pixels instead of patches.
+Each check builds a small ViT or data set of its own, runs the student's function on a copy,
+compares with a reference (the package's own functions) and recognises typical mistakes: the old
+head kept, a random instead of a zero head, ``model.eval()`` taken for freezing, the class token or
+position embeddings left trainable, {0, 1} instead of {-1, 1} targets, uncentred features, a
+penalised bias, a forgotten λ or a transposed W.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
-from vit_edu.exercises.feedback import Feedback, close, function_name, hint_on_crash, run_for_tensor, run_student_code
+from vit_edu.exercises.feedback import Feedback, function_name, hint_on_crash, run_student_code
 from vit_edu.model import ViT
 
 
@@ -120,66 +120,116 @@ def check_freeze_all_but_head(function: Callable[[nn.Module], nn.Module]) -> Fee
                     "freeze every parameter except head.weight and head.bias.", {**details, "mistake": "some"})
 
 
-# -------------------------------------------------------------------- resampling
-def reference_resample(pos_embed: torch.Tensor, patch_size: int, old_image_size: int, new_image_size: int,
-                       mode: str = "bicubic", align_corners: bool = False) -> torch.Tensor:
-    """E_pos (1, 1 + N, D) of a square image -> the grid of ``new_image_size``, class token copied unchanged."""
-    old, new = old_image_size // patch_size, new_image_size // patch_size
-    grid = rearrange(pos_embed[:, 1:], "1 (h w) d -> 1 d h w", h=old, w=old)  # (1, D, h, w)
-    grid = F.interpolate(grid, size=(new, new), mode=mode, align_corners=align_corners)  # (1, D, h', w')
-    return torch.cat([pos_embed[:, :1], rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)  # (1, 1 + N', D)
+# ------------------------------------------------------------- linear few-shot, closed form
+def _solve(x: torch.Tensor, y: torch.Tensor, l2: float) -> torch.Tensor:
+    """(X^T X + l2 I)^-1 X^T Y in float64."""
+    eye = torch.eye(x.shape[1], dtype=torch.float64)
+    return torch.linalg.solve(x.T @ x + l2 * eye, x.T @ y)
 
 
-def check_resample_for_resolution(function: Callable[[torch.Tensor, int, int, int], torch.Tensor],
-                                  seed: int = 0) -> Feedback:
-    """Check ``function(pos_embed, patch_size, old_image_size, new_image_size)``: 32 px -> 48 px with P = 4."""
+def _ridge_mistakes(features: torch.Tensor, labels: torch.Tensor, num_classes: int, l2: float
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor, str]]:
+    """{code: (W, b) a typical mistake gives, and its hint}, most specific first; features in float64."""
+    x = features.double()
+    one_hot = F.one_hot(labels, num_classes).double()
+    y = 2 * one_hot - 1
+    x_mean, y_mean = x.mean(dim=0), y.mean(dim=0)
+    xc, yc = x - x_mean, y - y_mean
+    w = _solve(xc, yc, l2)
+    w01 = _solve(xc, one_hot - one_hot.mean(dim=0), l2)
+    w_raw = _solve(x, y, l2)
+    augmented = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+    w_aug = _solve(augmented, y, l2)
+    w_free = torch.linalg.lstsq(xc, yc).solution
+    return {
+        "zero_one_targets": (w01, one_hot.mean(dim=0) - x_mean @ w01,
+                             "your targets are one-hot in {0, 1}; the paper's are in {-1, 1}: +1 for the class, -1 "
+                             "for the others (2 * one_hot - 1). (Here that only scales W by 1/2 and shifts b, so the "
+                             "predicted classes would agree; the targets of the paper's evaluation are still ±1.)"),
+        "no_centring": (w_raw, torch.zeros(num_classes, dtype=torch.float64),
+                        "you solved (X^T X + λI)^-1 X^T Y on the raw features, with no bias: centre X and Y first "
+                        "(subtract their column means), then b = mean(Y) - mean(X) W."),
+        "no_centring_bias": (w_raw, y_mean - x_mean @ w_raw,
+                             "W comes from the raw features: centre X and Y first (subtract their column means), "
+                             "so that W is fitted with the bias left free, then b = mean(Y) - mean(X) W."),
+        "bias_penalised": (w_aug[:-1], w_aug[-1],
+                           "you appended a column of ones and penalised the bias with λ too; the paper's ridge leaves "
+                           "the bias free: centre X and Y, solve for W, then b = mean(Y) - mean(X) W."),
+        "no_l2": (w_free, y_mean - x_mean @ w_free,
+                  "that is plain least squares: add λ to the diagonal, (Xc^T Xc + λ I)^-1 Xc^T Yc."),
+        "bias_is_mean": (w, y_mean,
+                         "W is right; the bias is mean(Y) - mean(X) W, not mean(Y) alone (the features are not "
+                         "centred at test time)."),
+        "bias_sign": (w, y_mean + x_mean @ w, "W is right; the bias is mean(Y) - mean(X) W: mind the sign."),
+    }
+
+
+def check_ridge_head(function: Callable[[torch.Tensor, torch.Tensor, int, float], tuple], seed: int = 0
+                     ) -> Feedback:
+    """Check ``function(features, labels, num_classes, l2) -> (W, b)``: the paper's linear few-shot classifier (§4.1).
+
+    The reference is :func:`vit_edu.training.fewshot.ridge_fit`: targets in {-1, 1}^K, features and
+    targets centred, W = (Xc^T Xc + λI)^-1 Xc^T Yc of shape (D, K), b = mean(Y) - mean(X) W of shape (K,).
+    """
+    from vit_edu.training.fewshot import ridge_fit
+
+    num_classes, per_class, dim, l2 = 4, 6, 5, 2.0
     generator = torch.Generator().manual_seed(seed)
-    patch, old_size, new_size, dim = 4, 32, 48, 6
-    pos_embed = torch.randn(1, 1 + (old_size // patch) ** 2, dim, generator=generator, dtype=torch.float64)
-    result, problem = run_for_tensor(function, pos_embed.clone(), patch, old_size, new_size)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)  # (n,)
+    centres = 1.5 * torch.randn(num_classes, dim, generator=generator)
+    noise = torch.randn(len(labels), dim, generator=generator)
+    features = (3.0 + centres[labels] + noise).float()  # (n, D), far from centred
+    fit = ridge_fit(features, labels, num_classes, (l2,))
+    expected_w, expected_b = fit.weight[0], fit.bias[0]  # (D, K), (K,)
+    result, problem = run_student_code(function, features.clone(), labels.clone(), num_classes, l2)
     if problem is not None:
-        return hint_on_crash(problem, f"the grid has image_size // patch_size patches per side ({old_size // patch} "
-                             f"before, {new_size // patch} after).", mentions=("shape", "size"))
-    new_tokens = (new_size // patch) ** 2
-    expected_shape = (1, 1 + new_tokens, dim)
-    details = {"expected_shape": expected_shape, "shape": tuple(result.shape)}
+        return hint_on_crash(problem, "features is (n, D) and the targets (n, K), so X^T X is (D, D) and W is (D, K).",
+                             mentions=("shape", "size", "dimension"))
+    name = function_name(function)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
+        return Feedback(False, f"`{name}` must return two tensors, (W, b); got {got}.", {"mistake": "return"})
+    parts = []
+    for part in result:
+        if isinstance(part, np.ndarray):
+            part = torch.from_numpy(part)
+        if part is None:
+            return Feedback(False, f"`{name}` returned None for W or b: return both, (W, b).", {"mistake": "none"})
+        if not isinstance(part, torch.Tensor):
+            return Feedback(False, f"`{name}` must return two tensors (W, b), got {type(part).__name__}.",
+                            {"mistake": "type"})
+        parts.append(part.detach().double())
+    weight, bias = parts
+    if bias.numel() == num_classes:
+        bias = bias.reshape(num_classes)
+    details = {"shape": tuple(weight.shape), "expected_shape": (dim, num_classes), "bias_shape": tuple(bias.shape)}
 
-    def matches(candidate: torch.Tensor) -> bool:  # interpolation kernels differ in their last digits
-        return close(result, candidate, atol=1e-5, rtol=1e-4)
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:  # float32 answers are fine
+        return a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
-    for mode in ("bicubic", "bilinear"):
-        if matches(reference_resample(pos_embed, patch, old_size, new_size, mode)):
-            return Feedback(True, f"{mode} 2-D interpolation from the {old_size // patch}x{old_size // patch} to the "
-                            f"{new_size // patch}x{new_size // patch} patch grid, class token kept: "
-                            f"(1, {pos_embed.shape[1]}, D) -> (1, {expected_shape[1]}, D).",
-                            {**details, "mistake": None, "mode": mode})
-    if result.shape == (1, new_tokens, dim):
-        return Feedback(False, "the class token's row is missing: put pos_embed[:, :1] back in front.",
-                        {**details, "mistake": "class token dropped"})
-    if result.shape[1] == 1 + new_size * new_size:
-        return Feedback(False, f"you made a {new_size}x{new_size} grid: the grid counts *patches*, "
-                        f"new_image_size // patch_size = {new_size // patch} per side.",
-                        {**details, "mistake": "pixels"})
-    if result.shape != expected_shape:
-        return Feedback(False, f"the result has shape {tuple(result.shape)}, expected {expected_shape}: one class "
-                        f"token plus ({new_size} / {patch})^2 = {new_tokens} patches.", {**details, "mistake": "shape"})
-    if not torch.allclose(result[:, :1].double(), pos_embed[:, :1]):
-        return Feedback(False, "the class token's embedding changed: it has no place on the grid, so copy it as it is "
-                        "and interpolate only pos_embed[:, 1:].", {**details, "mistake": "class token changed"})
-    for mode in ("bicubic", "bilinear"):
-        if matches(reference_resample(pos_embed, patch, old_size, new_size, mode, align_corners=True)):
-            return Feedback(False, "use align_corners=False: each embedding belongs to the centre of its patch, as "
-                            "in timm and transformers. (align_corners=True pins the corner embeddings to the new "
-                            "corners, like the authors' JAX code with scipy.ndimage.zoom; a valid choice, but not "
-                            "this exercise's.)", {**details, "mistake": "align_corners"})
-    flat = F.interpolate(rearrange(pos_embed[:, 1:], "1 n d -> 1 d n"), size=new_tokens, mode="linear")
-    if matches(torch.cat([pos_embed[:, :1], rearrange(flat, "1 d n -> 1 n d")], dim=1)):
-        return Feedback(False, "you interpolated the flat sequence (1-D): reshape the patches to their (h, w) grid "
-                        "first ('1 (h w) d -> 1 d h w'), interpolate in 2-D, then flatten.",
-                        {**details, "mistake": "1d"})
-    return Feedback(False, "the shape is right but the values are not: reshape rows 1.. to (1, D, h, w) with a "
-                    "permute (not a plain reshape), F.interpolate(..., mode='bicubic', align_corners=False), flatten "
-                    "back, class token first.", {**details, "mistake": "values"})
+    if same(weight, expected_w) and same(bias, expected_b):
+        accuracy = ((features.double() @ weight + bias).argmax(dim=1) == labels).double().mean().item()
+        return Feedback(True, f"W (D, K) = {tuple(weight.shape)} and b (K,) equal the closed form; on its own "
+                        f"{len(labels)} labelled images the fit classifies {accuracy:.0%} right. No gradient step.",
+                        {**details, "mistake": None})
+    if same(weight, expected_w.T):
+        return Feedback(False, f"W is transposed: make it (D, K) = {(dim, num_classes)}, so that the scores are "
+                        "features @ W + b.", {**details, "mistake": "transposed"})
+    for code, (w, b, hint) in _ridge_mistakes(features, labels, num_classes, l2).items():
+        if same(weight, w) and same(bias, b):
+            return Feedback(False, hint, {**details, "mistake": code})
+    if weight.shape != expected_w.shape:
+        return Feedback(False, f"W has shape {tuple(weight.shape)}, expected (D, K) = {(dim, num_classes)}.",
+                        {**details, "mistake": "shape"})
+    if bias.shape != expected_b.shape:
+        return Feedback(False, f"b has shape {tuple(bias.shape)}, expected (K,) = ({num_classes},).",
+                        {**details, "mistake": "bias_shape"})
+    if same(weight, expected_w):
+        return Feedback(False, "W is right but b is not: b = mean(Y) - mean(X) W, with Y the ±1 targets.",
+                        {**details, "mistake": "bias"})
+    return Feedback(False, "W differs from (Xc^T Xc + λI)^-1 Xc^T Yc: build the ±1 targets (2 * one_hot - 1), "
+                    "centre features and targets, and add λ to the diagonal of Xc^T Xc.",
+                    {**details, "mistake": "values"})
 
 
 def copy_model(model: nn.Module) -> nn.Module:

@@ -1,6 +1,7 @@
-"""Figures for the transfer lesson: accuracy against labelled images per class, and E_pos before/after resampling.
+"""Figures for the transfer lesson: example images of both tasks, accuracy against labelled images per
+class, and E_pos before/after resampling.
 
-Both return a pyplot-free :class:`matplotlib.figure.Figure` (see :mod:`vit_edu.viz.render`).
+All return a pyplot-free :class:`matplotlib.figure.Figure` (see :mod:`vit_edu.viz.render`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,42 @@ METHOD_STYLE = {  # (method, image size) -> label, colour, line style
     ("scratch", 32): ("ViT from scratch", "tab:red", "-"),
     ("cnn", 32): ("small CNN from scratch", "tab:grey", "-"),
 }
+
+
+def plot_task_examples(rows: Sequence[tuple[torch.Tensor, Sequence[str]]], count: int = 8,
+                       title: str = "pre-training (glyph shapes) and downstream (digits in clutter, 32 and 48 px)"
+                       ) -> Figure:
+    """A grid of example images: one row per entry of ``rows``, the first ``count`` images, each with its caption.
+
+    Args:
+        rows: ``(images (B, 3, H, W) in [0, 1], captions)`` per row, with at least ``count`` of each;
+            e.g. pre-training glyphs with their class names, then downstream digits at 32 and at 48 px.
+        count: images per row.
+        title: the figure's title.
+
+    Returns:
+        a figure with ``len(rows) * count`` axes, row by row.
+    """
+    if not rows:
+        raise ValueError("rows must hold at least one (images, captions) pair.")
+    for index, (images, captions) in enumerate(rows):
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"rows[{index}] images must be a (B, 3, H, W) tensor, got {shape}.")
+        if len(images) < count or len(captions) < count:
+            raise ValueError(f"rows[{index}] has {len(images)} images and {len(captions)} captions; "
+                             f"count={count} needs at least that many of each.")
+    figure = new_figure(8.0, 1.13 * len(rows), dpi=70)
+    axes = figure.subplots(len(rows), count, squeeze=False)
+    for row_axes, (images, captions) in zip(axes, rows):
+        for ax, image, caption in zip(row_axes, images[:count], captions[:count]):
+            ax.imshow(image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy())
+            ax.set_title(str(caption), fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
 
 
 def _x_position(per_class: int | None, all_per_class: float) -> float:
