@@ -1,19 +1,21 @@
-"""The encoder exercise checks: right answers pass, each typical mistake gets its own message."""
-
-import math
+"""The encoder exercise checks: the references agree with the package's modules, right answers pass,
+each typical mistake gets its own message."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from vit_edu import ViT
+from vit_edu import EncoderBlock, ViT
 from vit_edu.analysis.shape_trace import shape_trace
 from vit_edu.exercises.encoder import (
+    BLOCK_CASES,
     SHAPE_CASES,
     STAGES,
-    check_gelu,
-    check_prenorm_block,
+    _block_parts,
+    check_block_parameters,
+    check_parallel_block,
     check_stage_shapes,
+    reference_block_parameters,
+    reference_parallel_block,
     stage_shapes,
 )
 
@@ -22,90 +24,122 @@ def _unfinished(*args, **kwargs):
     raise NotImplementedError
 
 
-# --- GELU -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("answer", [
-    lambda x: F.gelu(x),
-    lambda x: x * 0.5 * (1 + torch.erf(x / math.sqrt(2))),
-    lambda x: x * torch.distributions.Normal(0.0, 1.0).cdf(x),
-    lambda x: torch.tensor([[v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in row] for row in x.tolist()]),
-])
-def test_gelu_right_answers_pass(answer):
-    feedback = check_gelu(answer)
-    assert feedback.passed, feedback.message
+# --- parallel block -------------------------------------------------------------------------------
+def parallel(x, norm, attn, mlp):
+    h = norm(x)
+    return x + attn(h) + mlp(h)
+
+
+def test_parallel_right_answers_pass():
+    assert check_parallel_block(parallel).passed
+    assert check_parallel_block(parallel, seed=3).passed
+    assert check_parallel_block(lambda x, n, a, m: x + a(n(x)) + m(n(x))).passed  # LN computed twice is fine
+    feedback = check_parallel_block(lambda x, n, a, m: (x + m(n(x))) + a(n(x)))
+    assert feedback.passed and "ViT-22B" in feedback.message
+
+
+def test_parallel_reference_differs_from_the_sequential_encoder_block():
+    x, block = _block_parts(0)
+    with torch.no_grad():
+        ours = reference_parallel_block(x, block.norm1, block.attn, block.mlp)
+        assert ours.shape == x.shape
+        assert not torch.allclose(ours, block(x), atol=1e-3)  # a different function from EncoderBlock
+        z = x + block.attn(block.norm1(x))  # the MLP branch alone, as the sequential block would add it to z
+        assert torch.allclose(ours - z, block.mlp(block.norm1(x)), atol=1e-5)
 
 
 @pytest.mark.parametrize(("answer", "mistake"), [
-    (lambda x: F.gelu(x, approximate="tanh"), "tanh_approximation"),
-    (lambda x: x * torch.sigmoid(1.702 * x), "sigmoid_approximation"),
-    (lambda x: torch.relu(x), "relu"),
-    (lambda x: 0.5 * x * (1 + torch.erf(x)), "missing_sqrt2"),
-    (lambda x: 0.5 * (1 + torch.erf(x / math.sqrt(2))), "missing_x"),
-    (lambda x: x * (1 + torch.erf(x / math.sqrt(2))), "missing_half"),
-    (lambda x: F.gelu(x).flatten(), "shape"),
-    (lambda x: torch.tanh(x), "unknown"),
-    (lambda x: None, "none"),
-    (lambda x: x.tolist(), "type"),
+    (lambda x, n, a, m: (x + a(n(x))) + m(n(x + a(n(x)))), "sequential"),
+    (lambda x, n, a, m: x + a(n(x)) + m(a(n(x))), "mlp_reads_attention"),
+    (lambda x, n, a, m: (x + a(n(x))) + (x + m(n(x))), "residual_twice"),
+    (lambda x, n, a, m: a(n(x)) + m(n(x)), "no_residual"),
+    (lambda x, n, a, m: n(x) + a(n(x)) + m(n(x)), "residual_from_normalised"),
+    (lambda x, n, a, m: x + a(x) + m(x), "no_layernorm"),
+    (lambda x, n, a, m: x + (a(n(x)) + m(n(x))) / 2, "averaged"),
+    (lambda x, n, a, m: x + a(n(x)), "only_attention"),
+    (lambda x, n, a, m: x + m(n(x)), "only_mlp"),
+    (lambda x, n, a, m: parallel(x, n, a, m)[:, 0], "shape"),
+    (lambda x, n, a, m: parallel(x, n, a, m) * 1.5, "unknown"),
+    (lambda x, n, a, m: None, "none"),
 ])
-def test_gelu_mistakes_are_named(answer, mistake):
-    feedback = check_gelu(answer)
+def test_parallel_mistakes_are_named(answer, mistake):
+    feedback = check_parallel_block(answer)
     assert not feedback.passed
     assert feedback.details["mistake"] == mistake, feedback.message
 
 
-def test_gelu_messages():
-    assert "tanh approximation" in check_gelu(lambda x: F.gelu(x, approximate="tanh")).message
-    assert "erf(x / sqrt(2))" in check_gelu(lambda x: 0.5 * x * (1 + torch.erf(x))).message
-    assert check_gelu(_unfinished).details.get("not_done")
-    crashed = check_gelu(lambda x: x.no_such_method())
-    assert not crashed.passed and "AttributeError" in crashed.message
+def test_parallel_messages_not_done_and_crash():
+    sequential = check_parallel_block(lambda x, n, a, m: (x + a(n(x))) + m(n(x + a(n(x)))))
+    assert "sequential" in sequential.message and "LN(x)" in sequential.message
+    assert "un-normalised" in check_parallel_block(lambda x, n, a, m: n(x) + a(n(x)) + m(n(x))).message
+    assert check_parallel_block(_unfinished).details.get("not_done")
+    crashed = check_parallel_block(lambda x, n, a, m: x + a(n(x)).transpose(0, 2) + m(n(x)))
+    assert not crashed.passed and "Hint" in crashed.message and "(B, T, D)" in crashed.message
 
 
-# --- pre-norm block -------------------------------------------------------------------------------
-def prenorm(x, norm1, attn, norm2, mlp):
-    x = x + attn(norm1(x))
-    return x + mlp(norm2(x))
+# --- parameters of one block ----------------------------------------------------------------------
+def block_parameters(dim, mlp_dim, qkv_bias):
+    attention = dim * 3 * dim + (3 * dim if qkv_bias else 0) + dim * dim + dim
+    return 2 * (2 * dim) + attention + (dim * mlp_dim + mlp_dim) + (mlp_dim * dim + dim)
 
 
-def test_block_right_answer_passes():
-    feedback = check_prenorm_block(prenorm)
+@pytest.mark.parametrize("case", BLOCK_CASES)
+def test_block_reference_is_an_encoder_block(case):
+    with torch.device("meta"):
+        block = EncoderBlock(dim=case["dim"], heads=8, head_dim=case["dim"] // 8, mlp_dim=case["mlp_dim"])
+    counted = sum(p.numel() for p in block.parameters())
+    if not case["qkv_bias"]:
+        counted -= block.attn.qkv.bias.numel()
+    assert reference_block_parameters(**case) == counted
+
+
+def test_block_reference_is_the_readme_model_block():
+    with torch.device("meta"):
+        model = ViT(image_size=256, patch_size=32, num_classes=1000, dim=1024, depth=6, heads=16, mlp_dim=2048)
+    assert reference_block_parameters(1024, 2048, True) == sum(p.numel() for p in model.blocks[0].parameters())
+
+
+def test_block_parameters_right_answers_pass():
+    feedback = check_block_parameters(block_parameters)
     assert feedback.passed, feedback.message
-    assert check_prenorm_block(prenorm, seed=3).passed
+    assert "8,399,872" in feedback.message
+    assert check_block_parameters(lambda d, m, b: float(block_parameters(d, m, b))).passed
+    assert check_block_parameters(lambda d, m, b: torch.tensor(block_parameters(d, m, b))).passed
+
+
+def _off(delta):
+    """A student answer that is off by delta(d, m, b)."""
+    return lambda d, m, b: block_parameters(d, m, b) + delta(d, m, b)
 
 
 @pytest.mark.parametrize(("answer", "mistake"), [
-    (lambda x, n1, a, n2, m: n2(n1(x + a(x)) + m(n1(x + a(x)))), "post_norm"),
-    (lambda x, n1, a, n2, m: m(n2(a(n1(x)))), "no_residual"),
-    (lambda x, n1, a, n2, m: a(n1(x)) + m(n2(a(n1(x)))), "missing_first_residual"),
-    (lambda x, n1, a, n2, m: m(n2(x + a(n1(x)))), "missing_second_residual"),
-    (lambda x, n1, a, n2, m: x + a(n1(x)) + m(n2(x)), "parallel"),
-    (lambda x, n1, a, n2, m: prenorm(x, n2, a, n1, m), "norms_swapped"),
-    (lambda x, n1, a, n2, m: (x + m(n2(x))) + a(n1(x + m(n2(x)))), "mlp_first"),
-    (lambda x, n1, a, n2, m: prenorm(x, torch.nn.Identity(), a, torch.nn.Identity(), m), "no_layernorm"),
-    (lambda x, n1, a, n2, m: prenorm(x, n1, a, n2, m)[:, 0], "shape"),
-    (lambda x, n1, a, n2, m: prenorm(x, n1, a, n2, m) * 1.5, "unknown"),
+    (_off(lambda d, m, b: -4 * d), "no_norms"),
+    (_off(lambda d, m, b: -2 * d), "half_the_norms"),
+    (_off(lambda d, m, b: 2 * d), "final_norm"),
+    (_off(lambda d, m, b: -((3 * d if b else 0) + d + m + d)), "no_biases"),
+    (_off(lambda d, m, b: -(d * d + d)), "no_output_projection"),
+    (_off(lambda d, m, b: -(d * m + m)), "one_mlp_layer"),
+    (_off(lambda d, m, b: -(m * d + d)), "one_mlp_layer"),
+    (lambda d, m, b: block_parameters(d, 4 * d, b), "four_d"),
+    (lambda d, m, b: block_parameters(d, m, False), "qkv_bias_missing"),
+    (lambda d, m, b: block_parameters(d, m, True), "qkv_bias_ignored"),
+    (_off(lambda d, m, b: 7), "unknown"),
+    (lambda d, m, b: block_parameters(d, m, b) / 3, "fraction"),
+    (lambda d, m, b: "many", "type"),
 ])
-def test_block_mistakes_are_named(answer, mistake):
-    feedback = check_prenorm_block(answer)
+def test_block_parameter_mistakes_are_named(answer, mistake):
+    feedback = check_block_parameters(answer)
     assert not feedback.passed
     assert feedback.details["mistake"] == mistake, feedback.message
 
 
-def test_block_residual_from_normalised_input():
-    def wrong(x, norm1, attn, norm2, mlp):
-        h = norm1(x)
-        z = h + attn(h)
-        h = norm2(z)
-        return h + mlp(h)
-
-    feedback = check_prenorm_block(wrong)
-    assert feedback.details["mistake"] == "residual_from_normalised"
-    assert "un-normalised" in feedback.message
-
-
-def test_block_post_norm_message_and_not_done():
-    post = check_prenorm_block(lambda x, n1, a, n2, m: n2(n1(x + a(x)) + m(n1(x + a(x)))))
-    assert "post-norm" in post.message and "pre-norm" in post.message
-    assert check_prenorm_block(_unfinished).details.get("not_done")
+def test_block_parameter_messages():
+    ignored = check_block_parameters(lambda d, m, b: block_parameters(d, m, True))
+    assert "vit-pytorch" in ignored.message and "qkv_bias=False" in ignored.message
+    assert "gain *and* a bias" in check_block_parameters(_off(lambda d, m, b: -2 * d)).message
+    assert "short by 7" in check_block_parameters(_off(lambda d, m, b: -7)).message
+    assert "7 too many" in check_block_parameters(_off(lambda d, m, b: 7)).message
+    assert check_block_parameters(_unfinished).details.get("not_done")
 
 
 # --- shapes ---------------------------------------------------------------------------------------

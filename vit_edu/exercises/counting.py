@@ -1,9 +1,15 @@
-"""Checks for the parameter-counting lesson (paper Table 1): one attention layer, the position
-embeddings, and the whole model.
+"""Checks for the parameter-counting lesson (paper Table 1, §3.1): variations of the lesson's counts.
+
+- :func:`check_no_class_token_parameters`: a ViT without a class token (mean pooling, fixed sin-cos
+  positions, as in "Better plain ViT baselines", Beyer et al., 2022);
+- :func:`check_encoder_flops`: the FLOPs of the L blocks for a rectangular image and any MLP width;
+- :func:`check_hybrid_embedding_parameters`: the embedding of a hybrid, which cuts patches out of a
+  CNN feature map (§3.1, "Hybrid Architecture").
 
 Each check runs the student's function on a few configurations, compares with the closed form, and
-when the count is wrong matches the difference against what typical mistakes leave out or add
-(biases, the output projection, the class token's position, the LayerNorms, ...).
+when the answer is wrong matches it against what typical mistakes give (the class token or the
+learned positions kept, N instead of N + 1 tokens, multiply-adds instead of FLOPs, 3 image channels
+instead of the feature map's, ...).
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from vit_edu.exercises.feedback import Feedback, run_for_number
 
 
 def _check(function: Callable[..., Any], cases: list[dict[str, int]], expected: Callable[..., int],
-           mistakes: Callable[..., list[tuple[int, str, str]]], done: str) -> Feedback:
+           mistakes: Callable[..., list[tuple[int, str, str]]], done: str, what: str = "parameter count") -> Feedback:
     for case in cases:
-        result, problem = run_for_number(function, "the parameter count", **case)
+        # positional: students name the parameters freely
+        result, problem = run_for_number(function, f"the {what}", *case.values())
         if problem is not None:
             return problem
         if isinstance(result, float) and not result.is_integer():
-            return Feedback(False, f"a parameter count is a whole number, got {result}; use `//` for divisions.",
+            return Feedback(False, f"a {what} is a whole number, got {result}; use `//` for divisions.",
                             {"mistake": "fraction", "received": result})
         result = int(result)
         want = expected(**case)
@@ -34,68 +41,10 @@ def _check(function: Callable[..., Any], cases: list[dict[str, int]], expected: 
             dim = case.get("dim", 1)
             gap = want - result
             hint = f" That is {gap / dim:+g} x D." if gap % dim == 0 else ""
-            return Feedback(False, f"for {case} expected {want:,}, got {result:,} (short by {gap:,}).{hint} "
+            off = f"short by {gap:,}" if gap > 0 else f"{-gap:,} too many"
+            return Feedback(False, f"for {case} expected {want:,}, got {result:,} ({off}).{hint} "
                                    "Go through the components one by one.", details)
     return Feedback(True, done)
-
-
-# --------------------------------------------------------------------------- attention of one block
-ATTENTION_CASES = [dict(dim=48, heads=3), dict(dim=768, heads=12), dict(dim=1024, heads=16)]
-
-
-def _attention_mistakes(dim: int, heads: int) -> list[tuple[int, str, str]]:
-    d = dim
-    return [
-        (4 * d * d, "no_biases", "you left out the biases: the qkv projection has 3D of them and the output "
-                                 "projection D, so 4D^2 + 4D."),
-        (3 * d * d + 3 * d, "no_output_projection", "you left out the output projection U_msa (D x D weights "
-                                                    "and D biases) that mixes the concatenated heads (Eq. 8)."),
-        (3 * d * d, "no_output_projection", "you left out the output projection (D^2 + D) and the biases (3D)."),
-        (4 * d * d + d, "no_qkv_bias", "you left out the 3D biases of q, k and v (vit-pytorch has none, the paper's "
-                                       "model has them)."),
-        (4 * d * d + 3 * d, "no_output_bias", "you left out the D biases of the output projection."),
-        (heads * (4 * d * d + 4 * d), "times_heads",
-         "you multiplied by the number of heads: the heads split the D features (D/k each), so all heads together "
-         "have one D x 3D matrix."),
-        (heads * (3 * d * d + 3 * d) + d * d + d, "full_width_heads", "each head's q, k and v have D/k features, not "
-                                                                      "D: together the heads have 3D^2 weights."),
-        (4 * d * d + 6 * d, "with_layernorm", "you included the LayerNorm (2D); count it with the block's norms."),
-        (d * d + d, "single_projection", "q, k and v each have a projection (3D^2 + 3D), plus the output one."),
-    ]
-
-
-def check_attention_parameters(function: Callable[[int, int], Any]) -> Feedback:
-    """Check ``function(dim, heads) -> parameters of one multi-head self-attention layer`` (4D^2 + 4D)."""
-    return _check(function, ATTENTION_CASES, lambda dim, heads: 4 * dim * dim + 4 * dim, _attention_mistakes,
-                  "4D^2 + 4D: q, k, v and the output projection with their biases; the number of heads "
-                  "does not change it.")
-
-
-# --------------------------------------------------------------------------- position embeddings
-POSITION_CASES = [dict(image_size=48, patch_size=8, dim=40), dict(image_size=224, patch_size=16, dim=768),
-                  dict(image_size=256, patch_size=32, dim=1024)]
-
-
-def _position_mistakes(image_size: int, patch_size: int, dim: int) -> list[tuple[int, str, str]]:
-    n = (image_size // patch_size) ** 2
-    return [
-        (n * dim, "forgot_class_token", "you forgot the class token: it gets a position embedding too, so there "
-                                        "are N + 1 rows of D."),
-        ((n + 2) * dim, "class_token_twice", "(N + 2) D: the class token's own vector (x_class) is a separate "
-                                             "parameter; E_pos has N + 1 rows."),
-        ((image_size // patch_size + 1) * dim, "not_squared", "you used H/P patches; an H x H image has (H/P)^2."),
-        ((n + 1) * patch_size**2 * 3, "patch_dim", "each position embedding has D values (it is added to a "
-                                                   "D-dimensional token), not P^2 C."),
-        (n + 1, "no_dim", "that is the number of positions; each one is a vector of D numbers."),
-        ((image_size * image_size + 1) * dim, "pixels", "one embedding per patch, not per pixel: N = HW / P^2."),
-    ]
-
-
-def check_position_parameters(function: Callable[[int, int, int], Any]) -> Feedback:
-    """Check ``function(image_size, patch_size, dim) -> parameters of E_pos`` ((N + 1) D)."""
-    return _check(function, POSITION_CASES,
-                  lambda image_size, patch_size, dim: ((image_size // patch_size) ** 2 + 1) * dim,
-                  _position_mistakes, "(N + 1) D: one learned D-vector per patch position and one for the class token.")
 
 
 # --------------------------------------------------------------------------- the whole model
@@ -151,7 +100,138 @@ def _total_mistakes(image_size: int, patch_size: int, channels: int, dim: int, d
         (total + gap, code, hint) for gap, code, hint in extra if gap]
 
 
-def check_total_parameters(function: Callable[..., Any]) -> Feedback:
-    """Check ``function(image_size, patch_size, channels, dim, depth, mlp_dim, num_classes) -> total``."""
-    return _check(function, TOTAL_CASES, reference_total, _total_mistakes,
-                  "every component counted: the same totals as the instantiated models (86,567,656 for B/16).")
+# --------------------------------------------------------------------------- a ViT without a class token
+def reference_no_class_token(image_size: int, patch_size: int, channels: int, dim: int, depth: int, mlp_dim: int,
+                             num_classes: int) -> int:
+    """The paper's count without the class token (D) and without learned positions ((N + 1) D)."""
+    n = (image_size // patch_size) ** 2
+    return reference_total(image_size, patch_size, channels, dim, depth, mlp_dim, num_classes) - dim - (n + 1) * dim
+
+
+_SHARED_MISTAKES = ("block_norms_or_attention_biases", "all_norms", "qkv_bias", "mlp_biases", "head_bias", "head",
+                    "one_block", "patch_projection", "channels", "attention", "mlp", "vit_pytorch_norms",
+                    "pre_logits", "extra_block")
+
+
+def _no_class_token_mistakes(image_size: int, patch_size: int, channels: int, dim: int, depth: int, mlp_dim: int,
+                             num_classes: int) -> list[tuple[int, str, str]]:
+    case = dict(image_size=image_size, patch_size=patch_size, channels=channels, dim=dim, depth=depth,
+                mlp_dim=mlp_dim, num_classes=num_classes)
+    d, n = dim, (image_size // patch_size) ** 2
+    want = reference_no_class_token(**case)
+    paper = reference_total(**case)
+    specific = [
+        (paper, "paper_count", "that is the paper's ViT, with a class token (D) and learned positions ((N + 1) D); "
+                               "this model has neither."),
+        (want + d, "kept_class_token", "D too many: without a class token there is no x_class vector."),
+        (want + (n + 1) * d, "kept_positions", "the sin-cos positions are computed from each patch's row and "
+                                               "column, not learned: they have no parameters."),
+        (want + n * d, "kept_positions", "the sin-cos positions are computed from each patch's row and column, not "
+                                         "learned: they have no parameters (not even for the N patches)."),
+        (want - 2 * d, "final_norm", "2D is missing: the final LayerNorm stays; it normalises the tokens before "
+                                     "they are averaged."),
+        (want - d, "patch_bias", "D is missing: the patch projection keeps its bias (P^2 C D + D)."),
+    ]
+    removed = paper - want
+    shared = [(value - removed, code, hint) for value, code, hint in _total_mistakes(**case)
+              if code in _SHARED_MISTAKES]
+    return specific + shared
+
+
+def check_no_class_token_parameters(function: Callable[..., Any]) -> Feedback:
+    """Check ``function(image_size, patch_size, channels, dim, depth, mlp_dim, num_classes)`` -> parameters of a
+    ViT with mean pooling, no class token and fixed sin-cos position embeddings."""
+    return _check(function, TOTAL_CASES, reference_no_class_token, _no_class_token_mistakes,
+                  "the paper's count minus the class token (D) and the learned positions ((N + 1) D): "
+                  f"{reference_no_class_token(**TOTAL_CASES[1]):,} for B/16, 0.2 % fewer than the paper's model.")
+
+
+# --------------------------------------------------------------------------- encoder FLOPs
+FLOPS_CASES = [dict(height=48, width=32, patch_size=8, dim=40, depth=3, mlp_dim=72),
+               dict(height=224, width=224, patch_size=16, dim=768, depth=12, mlp_dim=3072),
+               dict(height=384, width=640, patch_size=16, dim=768, depth=12, mlp_dim=3072)]
+
+
+def _encoder_flops(tokens: int, dim: int, depth: int, mlp_dim: int) -> int:
+    t, d, m = tokens, dim, mlp_dim
+    return depth * (2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * m)
+
+
+def reference_encoder_flops(height: int, width: int, patch_size: int, dim: int, depth: int, mlp_dim: int) -> int:
+    """FLOPs (a multiply-add = 2) of the L blocks: qkv, q k^T and A v, the output projection, the MLP."""
+    tokens = (height // patch_size) * (width // patch_size) + 1
+    return _encoder_flops(tokens, dim, depth, mlp_dim)
+
+
+def _flops_mistakes(height: int, width: int, patch_size: int, dim: int, depth: int, mlp_dim: int
+                    ) -> list[tuple[int, str, str]]:
+    d, m, L = dim, mlp_dim, depth
+    n = (height // patch_size) * (width // patch_size)
+    t = n + 1
+    want = reference_encoder_flops(height, width, patch_size, dim, depth, mlp_dim)
+    return [
+        (want // 2, "multiply_adds", "that is the number of multiply-adds; a multiply-add counts as 2 FLOPs."),
+        (_encoder_flops(n, d, L, m), "no_class_token", "the class token is part of the sequence: T = N + 1 tokens."),
+        (_encoder_flops((height // patch_size) ** 2 + 1, d, L, m), "square", "the image is not square: N = (H/P) "
+                                                                            "(W/P), not (H/P)^2."),
+        (_encoder_flops((width // patch_size) ** 2 + 1, d, L, m), "square", "the image is not square: N = (H/P) "
+                                                                           "(W/P), not (W/P)^2."),
+        (want - L * 4 * t * t * d, "no_quadratic", "attention's own products are missing: q k^T and A v cost "
+                                                   "2 T^2 D FLOPs each."),
+        (want - L * 2 * t * t * d, "one_attention_product", "one of attention's two products is missing: q k^T "
+                                                            "*and* A v, 2 T^2 D FLOPs each."),
+        (want - L * 2 * t * d * d, "no_output_projection", "the output projection U_msa (2 T D^2) is missing."),
+        (want - L * 2 * t * d * m, "one_mlp_layer", "one MLP layer is missing: fc1 and fc2 cost 2 T D M each."),
+        (_encoder_flops(t, d, L, 4 * d), "four_d", "the MLP width is mlp_dim; use M, not 4D."),
+        (want // L, "one_block", "that is one block; the encoder has L of them."),
+        (want + L * 2 * t * d * d, "qkv_four", "the q, k, v projection maps D to 3D (2 T D 3D FLOPs) and the "
+                                               "output projection D to D: 4 of those matrices in all, not 5."),
+    ]
+
+
+def check_encoder_flops(function: Callable[..., Any]) -> Feedback:
+    """Check ``function(height, width, patch_size, dim, depth, mlp_dim)`` -> FLOPs of the L encoder blocks."""
+    b16 = reference_encoder_flops(**FLOPS_CASES[1])
+    return _check(function, FLOPS_CASES, reference_encoder_flops, _flops_mistakes,
+                  f"L (8 T D^2 + 4 T^2 D + 4 T D M) with T = (H/P)(W/P) + 1: {b16 / 1e9:.1f} GFLOPs for the blocks "
+                  "of B/16 at 224 px.", what="FLOP count")
+
+
+# --------------------------------------------------------------------------- the embedding of a hybrid
+HYBRID_CASES = [dict(feature_size=8, feature_channels=96, patch_size=2, dim=40),
+                dict(feature_size=14, feature_channels=1024, patch_size=1, dim=768),
+                dict(feature_size=24, feature_channels=1024, patch_size=1, dim=1024)]
+
+
+def reference_hybrid_embedding(feature_size: int, feature_channels: int, patch_size: int, dim: int) -> int:
+    """Patch projection P^2 C' D + D, class token D, positions (N + 1) D with N = (F / P)^2."""
+    n = (feature_size // patch_size) ** 2
+    return patch_size**2 * feature_channels * dim + dim + dim + (n + 1) * dim
+
+
+def _hybrid_mistakes(feature_size: int, feature_channels: int, patch_size: int, dim: int) -> list[tuple[int, str, str]]:
+    f, c, p, d = feature_size, feature_channels, patch_size, dim
+    n = (f // p) ** 2
+    want = reference_hybrid_embedding(f, c, p, d)
+    return [
+        (want - p * p * (c - 3) * d, "image_channels", "a patch of the feature map has C' = feature_channels values "
+                                                      "per position, not the image's 3."),
+        (want - (p * p - p) * c * d, "patch_not_squared", "a P x P patch has P^2 C' values, not P C'."),
+        (reference_hybrid_embedding(f, c, 1, d), "patch_size_ignored", "the patches are P x P positions of the "
+                                                                      "feature map: P^2 C' values each, N = (F/P)^2."),
+        (want - d, "one_d", "one D-vector is missing: the class token or the bias of the projection."),
+        (want - 2 * d, "two_d", "2D is missing: the class token *and* the projection's bias."),
+        (want - d * (n + 1), "no_positions", "the position embeddings ((N + 1) D) are missing."),
+        (want - (n + 1) * d + (f // p + 1) * d, "not_squared", "the feature map is F x F: N = (F/P)^2 patches."),
+        (want - p * p * c * d, "no_projection", "the projection's weights P^2 C' D are missing."),
+    ]
+
+
+def check_hybrid_embedding_parameters(function: Callable[..., Any]) -> Feedback:
+    """Check ``function(feature_size, feature_channels, patch_size, dim)`` -> parameters of a hybrid's embedding."""
+    r50 = reference_hybrid_embedding(**HYBRID_CASES[1])
+    pixels = reference_hybrid_embedding(224, 3, 16, 768)  # B/16: the "feature map" is the image itself
+    return _check(function, HYBRID_CASES, reference_hybrid_embedding, _hybrid_mistakes,
+                  f"P^2 C' D + D + D + (N + 1) D: {r50:,} for a 14 x 14 x 1024 feature map and ViT-B, against "
+                  f"{pixels:,} for B/16's embedding of 16 x 16 pixel patches: the same 196 patches, but 1,024 values "
+                  "each instead of 768.")

@@ -1,64 +1,34 @@
-"""Checks for the encoder lesson (paper Eq. 2-4): GELU, the pre-norm block, the shapes of every stage.
+"""Checks for the encoder lesson (paper Eq. 2-4): a parallel block, the parameters of one block, the
+shapes of every stage.
 
 Each check runs the student's function, compares with a reference written here, and when the
-answer is wrong compares it with the answers typical mistakes produce (the tanh approximation,
-post-norm, a missing residual, a forgotten class token, ...) to say which one it is.
+answer is wrong compares it with the answers typical mistakes produce (the sequential block, a
+residual added twice, a LayerNorm without its bias, a forgotten class token, ...) to say which one it is.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from vit_edu.block import EncoderBlock
-from vit_edu.exercises.feedback import Feedback, judge, run_for_tensor, run_student_code
+from vit_edu.exercises.feedback import (
+    Feedback,
+    hint_on_crash,
+    judge,
+    run_for_number,
+    run_for_tensor,
+    run_student_code,
+)
 
 _STEP_BY_STEP = "Compare your code with the equation step by step."
 
 
-# --------------------------------------------------------------------------- GELU
-def _gelu_mistakes(x: torch.Tensor) -> dict[str, tuple[torch.Tensor, str]]:
-    """{code: (the output the mistake gives, the hint for it)}."""
-    phi = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
-    return {
-        "tanh_approximation": (
-            0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
-            "that is the tanh approximation of GELU (used by GPT-2 and the original JAX ViT code); it differs from "
-            "the exact GELU by up to ~5e-4. Write the exact one, as timm, transformers and vit_edu use it: "
-            "x * Phi(x) with Phi(x) = (1 + erf(x / sqrt(2))) / 2."),
-        "sigmoid_approximation": (
-            x * torch.sigmoid(1.702 * x),
-            "that is the sigmoid approximation x * sigmoid(1.702 x); use the exact x * Phi(x) = "
-            "x * (1 + erf(x / sqrt(2))) / 2."),
-        "relu": (
-            torch.relu(x),
-            "that is ReLU (max(0, x)); GELU weights x by the Gaussian CDF: x * Phi(x), smooth and slightly negative "
-            "for x < 0."),
-        "missing_sqrt2": (
-            0.5 * x * (1 + torch.erf(x)),
-            "the argument of erf must be x / sqrt(2): Phi(x) = (1 + erf(x / sqrt(2))) / 2 is the CDF of a standard "
-            "normal."),
-        "missing_x": (phi, "you returned Phi(x), the Gaussian CDF; GELU is x * Phi(x)."),
-        "missing_half": (x * (1 + torch.erf(x / math.sqrt(2))), "the factor 1/2 is missing: Phi(x) = "
-                         "(1 + erf(x / sqrt(2))) / 2."),
-    }
-
-
-def check_gelu(function: Callable[[torch.Tensor], torch.Tensor]) -> Feedback:
-    """Check ``function(x) -> GELU(x)``: the exact GELU x Phi(x) of the MLP (Eq. 3), as in timm and transformers."""
-    x = torch.linspace(-5, 5, 201, dtype=torch.float64).reshape(3, 67)
-    expected = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
-    result, problem = run_for_tensor(function, x.clone())
-    if problem is not None:
-        return problem
-    return judge(result, expected, _gelu_mistakes(x), right="exact GELU, x * Phi(x), on 201 points in [-5, 5].",
-                 what="GELU(x)", advice=_STEP_BY_STEP)
-
-
-# --------------------------------------------------------------------------- pre-norm block
+# --------------------------------------------------------------------------- parallel block
 def _block_parts(seed: int) -> tuple[torch.Tensor, EncoderBlock]:
+    """A small block with random weights (LayerNorm gains near 1) and an input that is not normalised."""
     generator = torch.Generator().manual_seed(seed)
     block = EncoderBlock(dim=16, heads=4, head_dim=4, mlp_dim=32).eval()
     with torch.no_grad():
@@ -70,60 +40,125 @@ def _block_parts(seed: int) -> tuple[torch.Tensor, EncoderBlock]:
     return x, block
 
 
-def _block_mistakes(x: torch.Tensor, b: EncoderBlock) -> dict[str, tuple[torch.Tensor, str]]:
+def reference_parallel_block(x: torch.Tensor, norm, attn, mlp) -> torch.Tensor:
+    """The parallel block of ViT-22B: both branches read the same LN(x), and both are added to x."""
+    h = norm(x)
+    return x + attn(h) + mlp(h)
+
+
+def _parallel_mistakes(x: torch.Tensor, norm, attn, mlp) -> dict[str, tuple[torch.Tensor, str]]:
     """{code: (the output the mistake gives, the hint for it)}."""
-    n1, n2, attn, mlp = b.norm1, b.norm2, b.attn, b.mlp
-    h = n1(x)
-    z = h + attn(h)
-    post = n1(x + attn(x))
-    mid = x + attn(n1(x))
-    first = x + mlp(n2(x))
+    h = norm(x)
+    a, m = attn(h), mlp(h)
+    z = x + a
     return {
-        "post_norm": (
-            n2(post + mlp(post)),
-            "that is the post-norm block of the original Transformer, LN(x + F(x)). ViT is pre-norm (Eq. 2-3): "
-            "x = x + attn(norm1(x)), then x = x + mlp(norm2(x)); the LayerNorm sits inside the branch."),
+        "sequential": (
+            z + mlp(norm(z)),
+            "that is the lesson's sequential pre-norm block: the MLP reads the output of the attention step. In the "
+            "parallel block both branches read the same LN(x), computed once: x + MSA(LN(x)) + MLP(LN(x))."),
+        "mlp_reads_attention": (
+            x + a + mlp(a),
+            "the MLP reads the attention output; in the parallel block it reads LN(x), like the attention does."),
+        "residual_twice": (
+            2 * x + a + m,
+            "x is added twice (once per branch); the block has one residual: x + MSA(LN(x)) + MLP(LN(x))."),
         "no_residual": (
-            mlp(n2(attn(n1(x)))),
-            "the residual connections are missing: add each sub-layer's output to its input, "
-            "x = x + attn(norm1(x)) and x = x + mlp(norm2(x))."),
-        "missing_first_residual": (
-            attn(n1(x)) + mlp(n2(attn(n1(x)))),
-            "the first residual is missing: z' = z + MSA(LN(z)) (Eq. 2), not MSA(LN(z))."),
-        "missing_second_residual": (
-            mlp(n2(mid)),
-            "the second residual is missing: z = z' + MLP(LN(z')) (Eq. 3), not MLP(LN(z'))."),
+            a + m,
+            "the residual is missing: add the block input x to the two branches."),
         "residual_from_normalised": (
-            n2(z) + mlp(n2(z)),
-            "the residual adds the *normalised* input; it must add the un-normalised x: x = x + attn(norm1(x)). "
-            "The identity path never passes through a LayerNorm."),
-        "parallel": (
-            x + attn(n1(x)) + mlp(n2(x)),
-            "both branches read the block input x (a 'parallel' block); in ViT the MLP reads the output of the "
-            "attention step: z' = z + MSA(LN(z)), then z' + MLP(LN(z'))."),
-        "norms_swapped": (
-            (x + attn(n2(x))) + mlp(n1(x + attn(n2(x)))),
-            "norm1 and norm2 are swapped: norm1 belongs to the attention branch, norm2 to the MLP."),
-        "mlp_first": (
-            first + attn(n1(first)),
-            "the MLP comes first; ViT applies attention first (Eq. 2), then the MLP (Eq. 3)."),
+            h + a + m,
+            "the residual adds the *normalised* input LN(x); it must add the un-normalised x, so that the identity "
+            "path never passes through a LayerNorm."),
         "no_layernorm": (
-            (x + attn(x)) + mlp(x + attn(x)),
-            "the LayerNorms are missing: each branch normalises its input first, attn(norm1(x))."),
+            x + attn(x) + mlp(x),
+            "the LayerNorm is missing: both branches read LN(x), not x."),
+        "averaged": (
+            x + (a + m) / 2,
+            "you averaged the two branches; the block adds both in full: x + MSA(LN(x)) + MLP(LN(x))."),
+        "only_attention": (z, "the MLP branch is missing: x + MSA(LN(x)) + MLP(LN(x))."),
+        "only_mlp": (x + m, "the attention branch is missing: x + MSA(LN(x)) + MLP(LN(x))."),
     }
 
 
-def check_prenorm_block(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
-    """Check ``function(x, norm1, attn, norm2, mlp) -> block output`` (Eq. 2-3) on x of shape (2, 5, 16)."""
+def check_parallel_block(function: Callable[..., torch.Tensor], seed: int = 0) -> Feedback:
+    """Check ``function(x, norm, attn, mlp) -> x + attn(norm(x)) + mlp(norm(x))`` on x of shape (2, 5, 16)."""
     x, block = _block_parts(seed)
+    parts = (block.norm1, block.attn, block.mlp)
     with torch.no_grad():
-        expected = block(x)  # (B, T, D), vit_edu.EncoderBlock
-        mistakes = _block_mistakes(x, block)
-        result, problem = run_for_tensor(function, x.clone(), block.norm1, block.attn, block.norm2, block.mlp)
+        expected = reference_parallel_block(x, *parts)
+        mistakes = _parallel_mistakes(x, *parts)
+        result, problem = run_for_tensor(function, x.clone(), *parts)
     if problem is not None:
-        return problem
-    return judge(result, expected, mistakes, right="pre-norm block: z' = z + MSA(LN(z)), z = z' + MLP(LN(z')), "
-                 "matches EncoderBlock.", what="the block output", advice=_STEP_BY_STEP, atol=1e-5)
+        return hint_on_crash(problem, "every part maps (B, T, D) to (B, T, D): call norm, attn and mlp on tensors of "
+                             "that shape and add the results.", mentions=("size", "shape", "dimension"))
+    return judge(result, expected, mistakes, right="parallel block: x + MSA(LN(x)) + MLP(LN(x)), both branches "
+                 "reading one LayerNorm, as in ViT-22B.", what="the block output", advice=_STEP_BY_STEP, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- parameters of one block
+BLOCK_CASES = (dict(dim=48, mlp_dim=80, qkv_bias=True), dict(dim=40, mlp_dim=72, qkv_bias=False),
+               dict(dim=1024, mlp_dim=2048, qkv_bias=True), dict(dim=768, mlp_dim=3072, qkv_bias=False))
+
+
+def reference_block_parameters(dim: int, mlp_dim: int, qkv_bias: bool) -> int:
+    """Two LayerNorms (4D), attention (4D^2 + D, plus 3D with qkv biases), MLP (2DM + M + D)."""
+    d, m = dim, mlp_dim
+    return 4 * d + (4 * d * d + d + (3 * d if qkv_bias else 0)) + (2 * d * m + m + d)
+
+
+def _block_parameter_mistakes(dim: int, mlp_dim: int, qkv_bias: bool) -> list[tuple[int, str, str]]:
+    d, m = dim, mlp_dim
+    want = reference_block_parameters(d, m, qkv_bias)
+    biases = (3 * d if qkv_bias else 0) + d + m + d
+    one_layer = "one MLP layer is missing: fc1 is D x M plus M biases, fc2 M x D plus D."
+    mistakes = [
+        (want - 4 * d, "no_norms", "the two LayerNorms are missing: each has a gain and a bias of D numbers, 4D in "
+                                   "all."),
+        (want - 2 * d, "half_the_norms", "2D is missing: there are two LayerNorms (before attention and before the "
+                                         "MLP), each with a gain *and* a bias of D numbers."),
+        (want + 2 * d, "final_norm", "2D too many: the final LayerNorm (Eq. 4) belongs to the model, once, not to "
+                                     "every block."),
+        (want - biases, "no_biases", "the biases of the linear layers are missing (qkv if qkv_bias, the output "
+                                     "projection, fc1 and fc2)."),
+        (want - (d * d + d), "no_output_projection", "the attention's output projection (D x D weights and D biases) "
+                                                     "is missing."),
+        (want - (d * m + m), "one_mlp_layer", one_layer),
+        (want - (d * m + d), "one_mlp_layer", one_layer),
+        (reference_block_parameters(d, 4 * d, qkv_bias), "four_d", "you used M = 4D; here M is mlp_dim (the "
+                                                                   "README model has M = 2D)."),
+    ]
+    if qkv_bias:
+        mistakes.append((want - 3 * d, "qkv_bias_missing", "the 3D biases of q, k and v are missing: with "
+                                                          "qkv_bias=True each of the 3D outputs has a bias."))
+    else:
+        mistakes.append((want + 3 * d, "qkv_bias_ignored", "with qkv_bias=False (as in vit-pytorch) the q, k, v "
+                                                          "projection has no biases: leave out the 3D."))
+    return [(value, code, hint) for value, code, hint in mistakes if value != want]
+
+
+def check_block_parameters(function: Callable[[int, int, bool], Any]) -> Feedback:
+    """Check ``function(dim, mlp_dim, qkv_bias) -> parameters of one pre-norm encoder block``."""
+    for case in BLOCK_CASES:
+        result, problem = run_for_number(function, "the number of parameters", *case.values())
+        if problem is not None:
+            return problem
+        want = reference_block_parameters(**case)
+        if result == want:
+            continue
+        details = {**case, "expected": want, "received": result, "mistake": "unknown"}
+        if isinstance(result, float) and not result.is_integer():
+            return Feedback(False, f"a parameter count is a whole number, got {result}.",
+                            {**details, "mistake": "fraction"})
+        for value, code, hint in _block_parameter_mistakes(**case):
+            if result == value:
+                return Feedback(False, f"for {case} expected {want:,}, got {int(result):,}: {hint}",
+                                {**details, "mistake": code})
+        gap = want - result
+        off = f"short by {gap:,}" if gap > 0 else f"{-gap:,} too many"
+        return Feedback(False, f"for {case} expected {want:,}, got {result:,} ({off}). Count the parts "
+                               "one by one: norm1, attention (qkv and output projection), norm2, fc1, fc2.", details)
+    return Feedback(True, "4D + (4D^2 + 4D) + (2DM + M + D) with qkv biases, 3D less without: "
+                          f"{reference_block_parameters(1024, 2048, True):,} per block for the README model.")
 
 
 # --------------------------------------------------------------------------- shapes of every stage

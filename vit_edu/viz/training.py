@@ -1,4 +1,5 @@
-"""Figures for training results: learning curves, a confusion matrix, an image grid.
+"""Figures for training results: learning curves, a learning-rate schedule, runs compared, a confusion
+matrix, an image grid.
 
 All functions return a pyplot-free :class:`matplotlib.figure.Figure` (made by
 :func:`vit_edu.viz.render.new_figure`), so nothing is shown twice and no global pyplot state
@@ -7,7 +8,7 @@ is touched. In a notebook, a figure that ends a cell is shown; ``display(fig)`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -103,5 +104,46 @@ def plot_image_grid(
             ax.imshow(picture)
         if titles is not None:
             ax.set_title(titles[index], fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_learning_rate(schedule: Sequence[float], warmup_steps: int, title: str = "warm-up + cosine decay") -> Figure:
+    """The learning rate of every optimizer step, with a dotted line where the warm-up ends."""
+    if len(schedule) == 0:
+        raise ValueError("schedule is empty: give one learning rate per optimizer step.")
+    if not 0 <= warmup_steps <= len(schedule):
+        raise ValueError(f"warmup_steps must lie in [0, {len(schedule)}] (the number of steps), got {warmup_steps}.")
+    figure = new_figure(4.5, 2.2)
+    ax = figure.subplots()
+    ax.plot(np.arange(len(schedule)), schedule)
+    ax.axvline(warmup_steps, color="grey", linestyle=":")
+    ax.set(xlabel="optimizer step t", ylabel="learning rate", title=title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_accuracy_curves(curves: Mapping[str, Sequence[float]], chance: float | None = None,
+                         title: str | None = None) -> Figure:
+    """Test accuracy per epoch of several runs, one line each, labelled with its final accuracy.
+
+    Args:
+        curves: ``{run name: [accuracy after epoch 1, 2, ...]}``, accuracies in [0, 1].
+        chance: the accuracy of guessing, drawn as a dotted grey line.
+        title: the axes' title.
+    """
+    if not curves or any(len(values) == 0 for values in curves.values()):
+        raise ValueError("curves must map each run's name to a non-empty list of accuracies per epoch.")
+    figure = new_figure(7.5, 3.0)
+    ax = figure.subplots()
+    longest = max(len(values) for values in curves.values())
+    for name, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=f"{name}: {values[-1]:.1%}")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.0%})")
+    ax.set(xlabel="epoch", ylabel="test accuracy", xticks=list(range(1, longest + 1)), ylim=(0, 1))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     return figure
