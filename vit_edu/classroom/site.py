@@ -36,6 +36,7 @@ import nbformat
 
 from vit_edu.checks import check_int, check_output_path
 from vit_edu.classroom.editions import lesson_paths
+from vit_edu.widgets.picture import png_size
 
 STATIC_DIR = "_static"
 STATIC_FILES = ("embed-amd.js", "embed-amd.js.LICENSE.txt", "LICENSE-html-manager.txt", "require.js")
@@ -111,7 +112,7 @@ def _fallback_state(model_id: str, png: bytes | None) -> dict[str, dict]:
     from ipywidgets.embed import dependency_state
 
     if png:  # shown at its own pixel width, as an <img> would be
-        widget = ipywidgets.Image(value=png, format="png", width=str(int.from_bytes(png[16:20], "big")))
+        widget = ipywidgets.Image(value=png, format="png", width=str(png_size(png)[0]))
     else:
         widget = ipywidgets.HTML(value=KERNEL_ONLY_NOTE)
     try:

@@ -21,7 +21,7 @@ from vit_edu.viz.render import new_figure
 FONT_SIZE = 9
 
 
-def _as_picture(name: str, image: Any) -> np.ndarray:
+def as_picture(name: str, image: Any) -> np.ndarray:
     """An (H, W), (H, W, 1) or (H, W, 3) image in [0, 1] -> float32 (H, W, C)."""
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
@@ -60,7 +60,7 @@ def sample_images_figure(images: Mapping[str, Any], size: float = 1.6) -> Figure
     """
     if not images:
         raise ValueError("images must hold at least one name -> image entry.")
-    pictures = {name: _as_picture(f"images[{name!r}]", image) for name, image in images.items()}
+    pictures = {name: as_picture(f"images[{name!r}]", image) for name, image in images.items()}
     figure = new_figure(size * len(pictures), size + 0.45, dpi=60)
     axes = np.atleast_1d(figure.subplots(1, len(pictures), squeeze=False)).ravel()
     for ax, (name, picture) in zip(axes, pictures.items()):
@@ -85,7 +85,7 @@ def patch_sequence_figure(image: Any, patch_size: int, first: int = 10) -> Figur
         a figure with 2 + ``first`` axes: the grid, the matrix of the first rows of x_p, then one
         axes per token (titled with its index).
     """
-    picture = _as_picture("image", image)
+    picture = as_picture("image", image)
     check_int(patch_size, "patch_size")
     check_int(first, "first")
     _check_divisible(picture, patch_size)
@@ -134,7 +134,7 @@ def shuffle_image_patches(image: Any, patch_size: int, seed: int = 0) -> np.ndar
     The same patches, the same numbers, another order: what a model without position information
     cannot tell apart from the original.
     """
-    picture = _as_picture("image", image)
+    picture = as_picture("image", image)
     check_int(patch_size, "patch_size")
     _check_divisible(picture, patch_size)
     height, width, channels = picture.shape
@@ -156,7 +156,7 @@ def shuffled_patches_figure(image: Any, patch_sizes: Sequence[int], seed: int = 
     Returns:
         a figure with ``1 + len(patch_sizes)`` axes, titled "original" and "P = ..., N = ...".
     """
-    picture = _as_picture("image", image)
+    picture = as_picture("image", image)
     if not patch_sizes:
         raise ValueError("patch_sizes must hold at least one patch size.")
     panels = [("original", picture)]

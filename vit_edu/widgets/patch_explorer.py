@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from vit_edu.data.photos import PHOTO_NAMES, load_photo
 from vit_edu.patches import patchify
+from vit_edu.viz.patches import as_picture
 from vit_edu.viz.render import figure_to_png, new_figure
 
 # Photos shipped inside the scikit-image wheel (see vit_edu.data); camera stays grey (C = 1).
@@ -34,17 +35,6 @@ def load_sample_image(name: str = "astronaut", size: int = 224) -> np.ndarray:
     """A square sample photo, (size, size, C) float32 in [0, 1], with C = 1 for the grey ``"camera"``."""
     image = load_photo(name, size)  # (S, S, 3); grey photos come repeated to RGB
     return image[:, :, :1] if name in _GREY_PHOTOS else image
-
-
-def _check_image(name: str, image: Any) -> np.ndarray:
-    array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3):
-        raise ValueError(f"image {name!r} must have shape (H, W), (H, W, 1) or (H, W, 3), got {np.shape(image)}.")
-    if array.size and (array.min() < 0 or array.max() > 1):
-        raise ValueError(f"image {name!r} must hold values in [0, 1]; divide uint8 images by 255.")
-    return array
 
 
 class PatchExplorerState:
@@ -64,7 +54,7 @@ class PatchExplorerState:
             images = {name: load_sample_image(name) for name in SAMPLE_IMAGES}
         if not images:
             raise ValueError("images must hold at least one image.")
-        self.images = {name: _check_image(name, array) for name, array in images.items()}
+        self.images = {name: as_picture(f"image {name!r}", array) for name, array in images.items()}
         if strip_tokens < 1:
             raise ValueError(f"strip_tokens must be >= 1, got {strip_tokens}.")
         self.strip_tokens = strip_tokens
