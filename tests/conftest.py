@@ -22,3 +22,17 @@ def tiny_vit():
         return ViT(**kwargs)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _course_figure_style():
+    """Every figure the package draws during a test must follow the course's figure style."""
+    from vit_edu.viz.render import created_figures, figure_style_problems
+
+    before = {id(figure) for figure in created_figures()}
+    yield
+    for figure in created_figures():
+        if id(figure) not in before and not getattr(figure, "_style_checked", False):
+            figure._style_checked = True
+            problems = figure_style_problems(figure)
+            assert not problems, f"a figure breaks the course's figure style: {problems}"

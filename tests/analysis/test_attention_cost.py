@@ -57,6 +57,9 @@ def test_measure_attention_cost_rows_and_threads_restored():
         assert row.matrix_bytes == 4 * row.seq_len**2
         assert row.manual_seconds > 0 and row.fused_seconds > 0
     figure = attention_cost_figure(rows)
-    assert len(figure.axes) == 2
+    flops_axes, memory_axes = figure.axes
+    assert list(flops_axes.get_lines()[0].get_ydata()) == [r.flops / 1e6 for r in rows]
+    assert list(memory_axes.get_lines()[1].get_ydata()) == [r.fused_saved_bytes / 1e6 for r in rows]
+    assert "seconds" not in " ".join(ax.get_ylabel() for ax in figure.axes)   # no clock: it zig-zags
     with pytest.raises(ValueError, match="repeats"):
         measure_attention_cost(patch_sizes=(8,), image_size=32, repeats=0)

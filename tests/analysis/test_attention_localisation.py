@@ -77,8 +77,13 @@ def test_deletion_scores_have_a_random_baseline(tiny_vit):
 def test_figures_build(tiny_vit):
     images = torch.rand(2, 3, 16, 16)
     maps = torch.rand(3, 2, 16)
-    assert len(head_grid_figure(images[0], maps, (4, 4), title="t").axes) == 3 * 4
-    assert len(method_comparison_figure(images, {"a": torch.rand(2, 16), "b": torch.rand(2, 16)}, (4, 4)).axes) == 6
+    grid = head_grid_figure(images[0], maps, (4, 4), title="t")
+    assert len(grid.axes) == 3 * 4 + 1                                       # the panels and a colour bar
+    assert [grid.axes[4 * layer].get_ylabel() for layer in range(3)] == ["layer 0", "layer 1", "layer 2"]
+    assert "largest" in grid.axes[-1].get_ylabel()                          # what the colour bar measures
+    compared = method_comparison_figure(images, {"a": torch.rand(2, 16), "b": torch.rand(2, 16)}, (4, 4),
+                                        row_labels=["cat", "dog"])
+    assert len(compared.axes) == 6 + 1 and compared.axes[3].get_ylabel() == "dog"
     assert len(attention_distance_figure({"x": torch.rand(3, 2) * 8}, uniform=6.0).axes) == 1
     profile = {f"{k}_{m}": torch.rand(3) for k in ("raw", "rollout") for m in ("pointing", "energy")}
     profile.update(head_pointing=torch.rand(3, 2), head_energy=torch.rand(3, 2))

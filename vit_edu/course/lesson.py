@@ -52,7 +52,7 @@ def lesson_seed(seed: int = 0) -> int:
 
 
 def setup_lesson(seed: int = 0, threads: int = 2) -> int:
-    """Set torch's thread count and global seed for a lesson; return the seed to pass on.
+    """Set torch's thread count, the global seed and the course's figure style for a lesson; return the seed.
 
     Args:
         seed: the lesson's seed (for initial weights, data order, ...).
@@ -62,7 +62,10 @@ def setup_lesson(seed: int = 0, threads: int = 2) -> int:
     Returns:
         The seed in force (``VIT_EDU_SEED`` overrides ``seed``).
     """
+    from vit_edu.viz.render import apply_course_style
+
     seed = lesson_seed(seed)
     torch.set_num_threads(lesson_threads(threads))
     torch.manual_seed(seed)
+    apply_course_style()  # figures a lesson draws itself follow the course's style too
     return seed

@@ -40,8 +40,8 @@ class Feedback:
         return f"{mark}: {self.message}"
 
     def _repr_markdown_(self) -> str:
-        icon = "✅" if self.passed else "❌"
-        return f"{icon} **{'Correct' if self.passed else 'Not yet'}**: {self.message}"
+        # The word is the mark: emoji render as empty boxes where no emoji font is installed.
+        return f"**{'Correct' if self.passed else 'Not yet'}**: {self.message}"
 
     def __repr__(self) -> str:
         return str(self)

@@ -256,9 +256,9 @@ def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
         The Axes.
     """
     if ax is None:
-        from matplotlib.figure import Figure
+        from vit_edu.viz.render import new_figure
 
-        ax = Figure(figsize=(4.2, 3.2), dpi=80).add_subplot()
+        ax = new_figure(4.2, 3.2).add_subplot()
     colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:orange"}
     labels = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
     for model in MODEL_NAMES:
@@ -277,6 +277,6 @@ def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
     ax.set_xlabel("share of the training set")
     ax.set_ylabel("test accuracy")
     ax.set_title(task)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
     ax.grid(alpha=0.3)
     return ax

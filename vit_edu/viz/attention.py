@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from vit_edu.analysis.attention_maps import upsample_map
 from vit_edu.checks import check_number
-from vit_edu.viz.render import new_figure
+from vit_edu.viz.render import MIN_TEXT_PT, new_figure
 
 
 def _rgb(image: torch.Tensor) -> np.ndarray:
@@ -37,6 +37,15 @@ def _overlay(axes, image: torch.Tensor, patch_map: torch.Tensor, grid_size: tupl
     axes.set_yticks([])
 
 
+def _map_colourbar(figure: Figure, axes, label: str) -> None:
+    """One colour bar beside ``axes`` for the overlays' colour map, from 0 to 1."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = figure.colorbar(ScalarMappable(Normalize(0, 1), cmap="inferno"), ax=axes, shrink=0.8, aspect=30)
+    bar.set_label(label)
+
+
 def head_grid_figure(image: torch.Tensor, maps: torch.Tensor, grid_size: tuple[int, int], alpha: float = 0.7,
                      title: str = "", cell: float = 1.1, shared_scale: bool = True) -> Figure:
     """Class-token maps of every layer (rows) and head (columns), plus the mean over heads.
@@ -50,44 +59,51 @@ def head_grid_figure(image: torch.Tensor, maps: torch.Tensor, grid_size: tuple[i
     """
     vmax = float(maps.max()) if shared_scale else None
     num_layers, heads = maps.shape[:2]
-    figure = new_figure(cell * (heads + 2), cell * num_layers + 0.5, dpi=72)
+    figure = new_figure(cell * (heads + 2) + 1.2, cell * num_layers + 0.6)
+    figure.set_layout_engine("constrained", w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     axes = figure.subplots(num_layers, heads + 2, squeeze=False)
     for layer in range(num_layers):
         axes[layer, 0].imshow(_rgb(image), interpolation="nearest")
-        axes[layer, 0].set_axis_off()
+        axes[layer, 0].set_xticks([])
+        axes[layer, 0].set_yticks([])
+        axes[layer, 0].set_ylabel(f"layer {layer}")
         for column, patch_map in enumerate([*maps[layer], maps[layer].mean(dim=0)]):
             _overlay(axes[layer, column + 1], image, patch_map, grid_size, alpha, vmax)
-        axes[layer, 1].set_ylabel(f"layer {layer}", fontsize=8)
     for column in range(heads + 1):
-        axes[0, column + 1].set_title(f"head {column}" if column < heads else "mean", fontsize=8)
-    figure.suptitle(title, fontsize=9)
-    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86 if title else 0.92, wspace=0.08, hspace=0.08)
+        axes[0, column + 1].set_title(f"head {column}" if column < heads else "mean", fontsize=MIN_TEXT_PT)
+    axes[0, 0].set_title("image", fontsize=MIN_TEXT_PT)
+    if title:
+        figure.suptitle(title)
+    label = (f"attention weight / {vmax:.2g} (the largest)" if shared_scale
+             else "attention weight / the panel's largest")
+    _map_colourbar(figure, axes, label)
     return figure
 
 
 def method_comparison_figure(images: torch.Tensor, maps: Mapping[str, torch.Tensor], grid_size: tuple[int, int],
                              row_labels: Sequence[str] | None = None, alpha: float = 0.7, cell: float = 1.25) -> Figure:
-    """One row per image: the image, then each method's class-token map.
+    """One row per image: the image, then each method's class-token map (each scaled to its own maximum).
 
     Args:
         images: (B, C, H, W).
         maps: method name -> (B, N).
-        row_labels: a label per image (e.g. the prediction).
+        row_labels: a label per image (e.g. the prediction), written left of the image.
     """
     batch = images.shape[0]
-    figure = new_figure(cell * (len(maps) + 1), cell * batch + 0.4, dpi=72)
+    figure = new_figure(cell * (len(maps) + 1) + 1.6, cell * batch + 0.7)
+    figure.set_layout_engine("constrained", w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     axes = figure.subplots(batch, len(maps) + 1, squeeze=False)
     for row in range(batch):
         axes[row, 0].imshow(_rgb(images[row]), interpolation="nearest")
         axes[row, 0].set_xticks([])
         axes[row, 0].set_yticks([])
         if row_labels is not None:
-            axes[row, 0].set_ylabel(row_labels[row], fontsize=7)
+            axes[row, 0].set_ylabel(row_labels[row])
         for column, values in enumerate(maps.values()):
             _overlay(axes[row, column + 1], images[row], values[row], grid_size, alpha)
     for column, name in enumerate(["image", *maps]):
-        axes[0, column].set_title(name.replace(", ", ",\n"), fontsize=7)
-    figure.subplots_adjust(left=0.06, right=0.99, bottom=0.01, top=0.9, wspace=0.06, hspace=0.06)
+        axes[0, column].set_title(name.replace(", ", ",\n"), fontsize=MIN_TEXT_PT)
+    _map_colourbar(figure, axes, "share of the map's largest value")
     return figure
 
 
@@ -100,7 +116,7 @@ def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: fl
         uniform: the distance of attention spread evenly over all patches (drawn dashed).
         image_size: S, to label the axis range.
     """
-    figure = new_figure(3.3 * len(distances), 2.6, dpi=80)
+    figure = new_figure(3.3 * len(distances), 2.6)
     axes = figure.subplots(1, len(distances), squeeze=False, sharey=True)[0]
     top = max(float(d.max()) for d in distances.values())
     for ax, (name, values) in zip(axes, distances.items()):
@@ -111,12 +127,12 @@ def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: fl
         if uniform is not None:
             ax.axhline(uniform, color="0.4", linestyle="--", linewidth=1, label="uniform attention")
         ax.set_xticks(range(num_layers))
-        ax.set_xlabel("network depth (layer)", fontsize=8)
+        ax.set_xlabel("network depth (layer)", fontsize=9)
         ax.set_title(name, fontsize=9)
         ax.set_ylim(0, 1.1 * max(top, uniform or 0))
-        ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("mean attention distance (pixels)" + (f", S = {image_size}" if image_size else ""), fontsize=8)
-    axes[-1].legend(fontsize=6, loc="lower right")
+        ax.tick_params(labelsize=9)
+    axes[0].set_ylabel("mean attention distance (pixels)" + (f", S = {image_size}" if image_size else ""), fontsize=9)
+    axes[-1].legend(fontsize=9, loc="lower right")
     figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
     return figure
 
@@ -124,7 +140,7 @@ def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: fl
 def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> Figure:
     """Pointing game and energy-based pointing per layer: raw class-token attention (mean over
     heads, and the best head) and rollout up to that layer, with the chance level."""
-    figure = new_figure(6.4, 2.5, dpi=80)
+    figure = new_figure(6.4, 2.5)
     axes = figure.subplots(1, 2, sharey=True)
     for ax, metric in zip(axes, ("pointing", "energy")):
         layers = np.arange(len(profile[f"raw_{metric}"]))
@@ -133,11 +149,11 @@ def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> 
         ax.plot(layers, profile[f"rollout_{metric}"].numpy(), "s-", label="rollout of layers 0..l")
         ax.axhline(chance, color="0.4", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(layers)
-        ax.set_xlabel("layer l", fontsize=8)
+        ax.set_xlabel("layer l", fontsize=9)
         ax.set_title("pointing game" if metric == "pointing" else "energy-based pointing", fontsize=9)
         ax.set_ylim(0, 1.02)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6, loc="lower right")
+        ax.tick_params(labelsize=9)
+    axes[0].legend(fontsize=9, loc="lower right")
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
     return figure
 
@@ -187,7 +203,7 @@ def attention_heatmaps_figure(weights: torch.Tensor, titles: Sequence[str] | Non
             raise ValueError(f"targets[{name!r}] must hold key indices in 0..{columns - 1}.")
 
     width = panels * (cell * columns + 0.9) + 1.0
-    figure = new_figure(width, cell * rows + 1.3 + 0.2 * bool(targets), dpi=80)
+    figure = new_figure(width, cell * rows + 1.3 + 0.2 * bool(targets))
     figure.set_layout_engine("constrained")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     query_labels = [str(i) for i in range(rows)] if query_labels is None else list(query_labels)
@@ -198,20 +214,20 @@ def attention_heatmaps_figure(weights: torch.Tensor, titles: Sequence[str] | Non
             for i in range(rows):
                 for j in range(columns):
                     value = float(matrix[i, j])
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
                             color="black" if value > 0.6 * vmax else "white")
         for (name, target), (marker, colour) in zip(targets.items(), TARGET_MARKERS):
             style = {"facecolors": "none", "edgecolors": colour} if marker in "os" else {"color": colour}
             ax.scatter(target.numpy(), np.arange(rows), marker=marker, s=40, linewidths=1.3, label=name, **style)
-        ax.set_xticks(range(columns), key_labels, fontsize=7, rotation=90 if max(map(len, key_labels)) > 3 else 0)
-        ax.set_yticks(range(rows), query_labels, fontsize=7)
-        ax.set_xlabel("key j (attended to)", fontsize=8)
+        ax.set_xticks(range(columns), key_labels, fontsize=9, rotation=90 if max(map(len, key_labels)) > 3 else 0)
+        ax.set_yticks(range(rows), query_labels, fontsize=9)
+        ax.set_xlabel("key j (attended to)", fontsize=9)
         ax.set_title(title, fontsize=9)
-    axes[0].set_ylabel("query i (attending)", fontsize=8)
+    axes[0].set_ylabel("query i (attending)", fontsize=9)
     colorbar = figure.colorbar(image, ax=list(axes), shrink=0.8)
-    colorbar.set_label("attention weight A[i, j]", fontsize=8)
-    colorbar.ax.tick_params(labelsize=7)
+    colorbar.set_label("attention weight A[i, j]", fontsize=9)
+    colorbar.ax.tick_params(labelsize=9)
     if targets:
         figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(targets),
-                      fontsize=7, frameon=False)
+                      fontsize=9, frameon=False)
     return figure

@@ -57,7 +57,7 @@ def plot_weight_layouts(qkv_weight: torch.Tensor, query_kernel: torch.Tensor, pa
     kernel = query_kernel.detach().cpu().double().reshape(dim, heads * head_dim).numpy()
     limit = float(np.abs(qkv).max())
 
-    figure = new_figure(12.0, 3.8, dpi=72)
+    figure = new_figure(11.0, 3.8)
     axes = figure.subplots(1, 3, gridspec_kw=dict(width_ratios=[1, 1, 2.2]))
     ax = axes[0]
     ax.imshow(qkv, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
@@ -107,7 +107,7 @@ def plot_preprocessing(photo: np.ndarray, prepared: Mapping[str, torch.Tensor]) 
     if not prepared or unknown:
         raise ValueError(f"prepared must map recipe names {sorted(STYLES)} to tensors, got {sorted(prepared)}.")
     height, width = photo.shape[:2]
-    figure = new_figure(10.0, 3.1, dpi=64)
+    figure = new_figure(10.0, 3.1)
     axes = figure.subplots(1, 1 + len(prepared), gridspec_kw=dict(width_ratios=[1.5] + [1] * len(prepared)))
     axes[0].imshow(photo)
     title = f"photo {height} x {width}"

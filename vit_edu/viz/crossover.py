@@ -41,7 +41,7 @@ def plot_crossover(summary: Mapping[str, Sequence[dict[str, Any]]], chance: floa
     missing = [name for name, _, _ in panels if name not in summary]
     if missing:
         raise ValueError(f"summary lacks the evaluations {missing}; it has {sorted(summary)}.")
-    figure = new_figure(4.0 * len(panels), 4.0, dpi=100)
+    figure = new_figure(3.6 * len(panels), 4.0)
     axes = np.atleast_1d(figure.subplots(1, len(panels), sharex=True))
     sizes = sorted({row["size"] for rows in summary.values() for row in rows})
     for ax, (name, title, panel_chance) in zip(axes, panels):

@@ -68,7 +68,7 @@ def plot_filter_components(results: Mapping[str, FilterComponents], num_shown: i
                              f"{num_shown}; compute more (k=None gives all) or show fewer.")
     rows = -(-num_shown // columns)
     panels = len(results)
-    figure = new_figure(2.3 * panels + 3.0, 0.62 * rows + 1.3, dpi=80)
+    figure = new_figure(2.3 * panels + 3.0, 0.62 * rows + 1.3)
     parts = figure.subfigures(1, panels + 1, width_ratios=[1.0] * panels + [1.3], wspace=0.02)
     for part, (label, result) in zip(parts[:panels], results.items()):
         axes = part.subplots(rows, columns, squeeze=False).ravel()
@@ -79,7 +79,7 @@ def plot_filter_components(results: Mapping[str, FilterComponents], num_shown: i
             ax.set_yticks([])
             ax.imshow(component_image(result.components[index]), cmap="gray", vmin=0.0, vmax=1.0,
                       interpolation="nearest")
-            ax.set_title(f"{100 * float(result.explained_variance_ratio[index]):.0f}%", fontsize=7, pad=2)
+            ax.set_title(f"{100 * float(result.explained_variance_ratio[index]):.0f}%", fontsize=9, pad=2)
         part.suptitle(label, fontsize=9, y=0.86)
         part.subplots_adjust(left=0.03, right=0.97, bottom=0.03, top=0.75, wspace=0.15, hspace=0.45)
     ax = parts[-1].subplots()
@@ -90,7 +90,7 @@ def plot_filter_components(results: Mapping[str, FilterComponents], num_shown: i
            title="first k components explain")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
     parts[-1].subplots_adjust(left=0.2, right=0.97, bottom=0.2, top=0.8)
     figure.suptitle(title, fontsize=10, y=0.99)
     return figure

@@ -61,7 +61,7 @@ def sample_images_figure(images: Mapping[str, Any], size: float = 1.6) -> Figure
     if not images:
         raise ValueError("images must hold at least one name -> image entry.")
     pictures = {name: as_picture(f"images[{name!r}]", image) for name, image in images.items()}
-    figure = new_figure(size * len(pictures), size + 0.45, dpi=60)
+    figure = new_figure(size * len(pictures), size + 0.45)
     axes = np.atleast_1d(figure.subplots(1, len(pictures), squeeze=False)).ravel()
     for ax, (name, picture) in zip(axes, pictures.items()):
         _show(ax, picture)
@@ -94,7 +94,7 @@ def patch_sequence_figure(image: Any, patch_size: int, first: int = 10) -> Figur
     tokens = patchify(torch.from_numpy(picture).permute(2, 0, 1)[None], patch_size)[0]  # (N, P^2 C)
     first = min(first, rows * cols)
 
-    figure = new_figure(8.5, 3.9, dpi=72)
+    figure = new_figure(8.5, 3.9)
     outer = figure.add_gridspec(1, 2, width_ratios=[1.0, 1.3], left=0.02, right=0.98, top=0.9, bottom=0.14,
                                 wspace=0.08)
     ax_grid = figure.add_subplot(outer[0])
@@ -164,7 +164,7 @@ def shuffled_patches_figure(image: Any, patch_sizes: Sequence[int], seed: int = 
         shuffled = shuffle_image_patches(picture, patch_size, seed)
         count = (picture.shape[0] // patch_size) * (picture.shape[1] // patch_size)
         panels.append((f"P = {patch_size}, N = {count}\nshuffled", shuffled))
-    figure = new_figure(size * len(panels), size + 0.5, dpi=60)
+    figure = new_figure(size * len(panels), size + 0.5)
     axes = np.atleast_1d(figure.subplots(1, len(panels), squeeze=False)).ravel()
     for ax, (title, shown) in zip(axes, panels):
         _show(ax, shown)

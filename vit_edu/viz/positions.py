@@ -55,7 +55,7 @@ def plot_position_ablation(rows: Sequence[Mapping[str, Any]], live: Mapping[str,
         title: optional axes title.
     """
     accuracies = ablation_accuracies(rows)
-    figure = new_figure(6.4, 3.6, dpi=80)
+    figure = new_figure(6.4, 3.6)
     ax = figure.subplots()
     for x, (kind, values) in enumerate(accuracies.items()):
         percent = 100 * np.asarray(values)
@@ -75,7 +75,7 @@ def plot_position_ablation(rows: Sequence[Mapping[str, Any]], live: Mapping[str,
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)  # bars start at zero, so their lengths compare
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left", fontsize=9)
     ax.set_title(title or "position embeddings, retrained: mean over seeds (bars) and each seed (dots)", fontsize=10)
     figure.tight_layout()
     return figure

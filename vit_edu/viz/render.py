@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 MIN_DPI = 100
 MIN_TEXT_PT = 9.0
+MAX_WIDTH_PX = 1100  # JupyterLab's output column on a 1920-pixel screen: a wider picture is shrunk, its text with it
 COURSE_RC = {"figure.dpi": MIN_DPI, "savefig.dpi": MIN_DPI, "font.size": 10.0, "axes.titlesize": 10.0,
              "axes.labelsize": 10.0, "xtick.labelsize": MIN_TEXT_PT, "ytick.labelsize": MIN_TEXT_PT,
              "legend.fontsize": MIN_TEXT_PT, "legend.title_fontsize": MIN_TEXT_PT, "figure.titlesize": 11.0}
@@ -39,7 +40,7 @@ def apply_course_style() -> None:
 
 def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = MIN_DPI) -> Figure:
     """A pyplot-free figure with an Agg canvas attached, at least :data:`MIN_DPI` pixels per inch."""
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or dpi < 1:
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or dpi < MIN_DPI:
         raise ValueError(f"dpi must be a number >= {MIN_DPI} (the course's figures stay sharp at the width they are "
                          f"shown), got {dpi!r}; make the figure smaller in inches instead.")
     figure = Figure(figsize=(width, height), dpi=dpi)
@@ -56,8 +57,8 @@ def created_figures() -> list[Figure]:
 def figure_style_problems(figure: Figure) -> list[str]:
     """What in a figure breaks the course's style (empty when nothing does); draws the figure first.
 
-    Checks: resolution >= :data:`MIN_DPI`; every visible text >= :data:`MIN_TEXT_PT` points; no axis
-    label or title lies over the image of another axes.
+    Checks: resolution >= :data:`MIN_DPI`; width <= :data:`MAX_WIDTH_PX` pixels; every visible text
+    >= :data:`MIN_TEXT_PT` points; no axis label or title lies over the image of another axes.
     """
     from matplotlib.image import AxesImage
     from matplotlib.text import Text
@@ -65,6 +66,9 @@ def figure_style_problems(figure: Figure) -> list[str]:
     problems = []
     if figure.dpi < MIN_DPI:
         problems.append(f"dpi {figure.dpi:g} < {MIN_DPI}")
+    width = figure.get_figwidth() * figure.dpi
+    if width > MAX_WIDTH_PX + 0.5:
+        problems.append(f"{width:.0f} pixels wide > {MAX_WIDTH_PX}: the notebook would shrink it and its text")
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     seen = set()

@@ -25,7 +25,7 @@ def plot_history(history: History, title: str | None = None) -> Figure:
     if not history.train_loss:
         raise ValueError("history is empty: train for at least one epoch first.")
     epochs = np.arange(1, len(history.train_loss) + 1)
-    figure = new_figure(8.0, 3.0, dpi=80)
+    figure = new_figure(8.0, 3.0)
     loss_ax, acc_ax = figure.subplots(1, 2)
     loss_ax.plot(epochs, history.train_loss, color="tab:blue", label="train loss")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
@@ -62,7 +62,7 @@ def plot_confusion_matrix(
     """Confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
     counts = confusion_matrix(labels, predictions, len(class_names))
     size = 1.5 + 0.45 * len(class_names)
-    figure = new_figure(size + 1.0, size, dpi=80)
+    figure = new_figure(size + 1.0, size)
     ax = figure.subplots()
     image = ax.imshow(counts, cmap="Blues")
     ticks = np.arange(len(class_names))
@@ -72,7 +72,7 @@ def plot_confusion_matrix(
     threshold = counts.max() / 2
     for row, col in np.ndindex(*counts.shape):
         if counts[row, col]:
-            ax.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=8,
+            ax.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=9,
                     color="white" if counts[row, col] > threshold else "black")
     figure.colorbar(image, ax=ax, fraction=0.046)
     figure.tight_layout()
@@ -91,7 +91,7 @@ def plot_image_grid(
     count = max(1, len(images))
     columns = min(columns, count)
     rows = -(-count // columns)
-    figure = new_figure(size * columns, (size + 0.25) * rows, dpi=80)
+    figure = new_figure(size * columns, (size + 0.25) * rows)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
     for index, ax in enumerate(axes):
         ax.axis("off")
@@ -103,7 +103,7 @@ def plot_image_grid(
         else:
             ax.imshow(picture)
         if titles is not None:
-            ax.set_title(titles[index], fontsize=8)
+            ax.set_title(titles[index], fontsize=9)
     figure.tight_layout()
     return figure
 

@@ -48,7 +48,7 @@ def plot_task_examples(rows: Sequence[tuple[torch.Tensor, Sequence[str]]], count
         if len(images) < count or len(captions) < count:
             raise ValueError(f"rows[{index}] has {len(images)} images and {len(captions)} captions; "
                              f"count={count} needs at least that many of each.")
-    figure = new_figure(8.0, 1.13 * len(rows), dpi=70)
+    figure = new_figure(8.0, 1.13 * len(rows))
     axes = figure.subplots(len(rows), count, squeeze=False)
     for row_axes, (images, captions) in zip(axes, rows):
         for ax, image, caption in zip(row_axes, images[:count], captions[:count]):
@@ -76,7 +76,7 @@ def plot_label_budget(summary: Sequence[dict[str, Any]], all_per_class: float = 
         live: rows of :func:`vit_edu.training.transfer.run_transfer` run in the notebook, drawn as black crosses.
         chance: accuracy of guessing, drawn as a dotted line.
     """
-    figure = new_figure(6.4, 3.8, dpi=80)
+    figure = new_figure(6.4, 3.8)
     ax = figure.subplots()
     for (method, size), (label, colour, style) in METHOD_STYLE.items():
         cells = [row for row in summary if row["method"] == method and row["image_size"] == size]
@@ -99,7 +99,7 @@ def plot_label_budget(summary: Sequence[dict[str, Any]], all_per_class: float = 
     ax.set(xlabel="labelled images per class", ylabel="test accuracy (%)", ylim=(0, 100),
            title="digits in clutter: pre-trained vs from scratch")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=9, loc="upper left")
     figure.tight_layout()
     return figure
 
@@ -107,7 +107,7 @@ def plot_label_budget(summary: Sequence[dict[str, Any]], all_per_class: float = 
 def plot_resampled_similarity(pos_embed: torch.Tensor, grid_size: tuple[int, int], resampled: torch.Tensor,
                               new_grid_size: tuple[int, int]) -> Figure:
     """Fig. 7 (centre) of the paper for E_pos before and after 2-D resampling: tile (r, c) = cos(E_rc, E_ij)."""
-    figure = new_figure(8.0, 4.0, dpi=80)
+    figure = new_figure(8.0, 4.0)
     axes = figure.subplots(1, 2)
     for ax, embeddings, grid in ((axes[0], pos_embed, grid_size), (axes[1], resampled, new_grid_size)):
         mosaic = similarity_mosaic(position_similarity(embeddings, grid))

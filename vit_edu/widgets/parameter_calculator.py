@@ -204,7 +204,7 @@ class ParameterCalculatorState:
 class ParameterCalculatorFigure:
     """Horizontal bars of :meth:`ParameterCalculatorState.groups`; :meth:`update` moves the bars in place."""
 
-    def __init__(self, state: ParameterCalculatorState, width: float = 6.0, height: float = 2.6, dpi: int = 80):
+    def __init__(self, state: ParameterCalculatorState, width: float = 6.0, height: float = 2.6, dpi: int = 100):
         self.state = state
         self.figure = new_figure(width, height, dpi)
         self.axes = self.figure.add_axes((0.2, 0.2, 0.62, 0.66))
@@ -213,7 +213,7 @@ class ParameterCalculatorFigure:
         self.axes.set_yticks(range(len(names)), [n.replace("_", " ") for n in names])
         self.axes.invert_yaxis()
         self.axes.set_xlabel("parameters (millions)")
-        self.labels = [self.axes.text(0, i, "", va="center", fontsize=8) for i in range(len(names))]
+        self.labels = [self.axes.text(0, i, "", va="center", fontsize=9) for i in range(len(names))]
         self.title = self.axes.set_title("", fontsize=9)
         self.update()
 

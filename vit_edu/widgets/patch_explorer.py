@@ -208,7 +208,7 @@ class PatchExplorerState:
 class PatchExplorerFigure:
     """Draws a :class:`PatchExplorerState` on a pyplot-free figure; :meth:`update` redraws in place."""
 
-    def __init__(self, state: PatchExplorerState, width: float = 8.0, height: float = 3.7, dpi: int = 72) -> None:
+    def __init__(self, state: PatchExplorerState, width: float = 8.0, height: float = 3.7, dpi: int = 100) -> None:
         self.state = state
         self.figure = new_figure(width, height, dpi)
         grid = self.figure.add_gridspec(2, 2, width_ratios=[1.0, 1.35], height_ratios=[1.0, 2.0],
@@ -216,7 +216,7 @@ class PatchExplorerFigure:
         self.ax_image = self.figure.add_subplot(grid[:, 0])
         self.ax_strip = self.figure.add_subplot(grid[0, 1])
         self.ax_matrix = self.figure.add_subplot(grid[1, 1])
-        self.ax_matrix.tick_params(labelsize=8)
+        self.ax_matrix.tick_params(labelsize=9)
         self.image_artist = self.ax_image.imshow(state.grid_image, interpolation="nearest")
         self.strip_artist = self.ax_strip.imshow(state.token_strip, interpolation="nearest")
         self.matrix_artist = self.ax_matrix.imshow(np.zeros((1, 1)), aspect="auto", cmap="gray", vmin=0, vmax=1,

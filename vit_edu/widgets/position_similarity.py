@@ -91,7 +91,8 @@ def _draw(figure, state: PositionSimilarityState):
         (marker,) = axes.plot([state.col], [state.row], "r+", markersize=12, markeredgewidth=2)
         title = axes.set_title(f"{name}\npatch ({state.row}, {state.col})", fontsize=9)
         axes.set_xlabel("input patch column")
-        axes.set_ylabel("input patch row")
+        if index == 0:
+            axes.set_ylabel("input patch row")
         artists.append((name, image, marker, title))
     figure.colorbar(artists[-1][1], ax=figure.axes, shrink=0.8, label="cosine similarity")
     return artists
@@ -121,7 +122,8 @@ def similarity_mosaic_figure(sources: Mapping[str, torch.Tensor], grid_size: Siz
         image = axes.imshow(mosaic, cmap="viridis", vmin=-1, vmax=1)
         axes.set_title(name, fontsize=9)
         axes.set_xlabel("input patch column")
-        axes.set_ylabel("input patch row")
+        if index == 0:
+            axes.set_ylabel("input patch row")
         axes.set_xticks([])
         axes.set_yticks([])
     figure.colorbar(image, ax=figure.axes, shrink=0.8, label="cosine similarity")
