@@ -14,8 +14,9 @@ The same seed gives other floats on other CPUs: PyTorch, MKL and oneDNN pick oth
 
 Cells are collected and compared by nbval itself (``pytest --nbval`` with the project's settings),
 never by a re-implementation. Prints, per lesson and setting, pass/fail, the nbval run time and the
-cells that fail (nbval's numbering: code cells from 0); ``--write`` stores the table in
-``benchmarks/results/notebook_portability.json`` (``--update`` with ``--lessons``: only those lessons' entries).
+cells that fail (nbval's numbering: code cells from 0) and the cells slower than ``SLOW_CELL_SECONDS``;
+``--write`` stores the table in ``benchmarks/results/notebook_portability.json`` (``--update`` with
+``--lessons``: only those lessons' entries).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from common import CPU_SETTINGS, emulated_env, machine_load
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "notebook_portability.json"
+SLOW_CELL_SECONDS = 3.0  # a cell that runs longer must show progress (tests/course/test_silent_waits.py)
 SETTINGS = {**{name: (name, {}) for name in CPU_SETTINGS}, "threads-3": ("native", {"VIT_EDU_THREADS": "3"})}
 
 
@@ -50,7 +52,8 @@ def run_lessons(paths: list[Path], setting: str, extra_args: tuple[str, ...] = (
         subprocess.run(command, cwd=ROOT, env=emulated_env(kernels, **setting_env, **env), capture_output=True,
                        text=True)
         cases = ET.parse(report).getroot().iter("testcase") if report.exists() else []
-        lessons = {p.stem: {"passed": True, "seconds": 0.0, "failed_cells": {}, "cells": 0} for p in paths}
+        lessons = {p.stem: {"passed": True, "seconds": 0.0, "failed_cells": {}, "cells": 0, "slow_cells": {}}
+                   for p in paths}
         for case in cases:
             where = case.get("classname", "") + " " + case.get("file", "")
             stem = next((name for name in lessons if name in where), None)
@@ -59,6 +62,8 @@ def run_lessons(paths: list[Path], setting: str, extra_args: tuple[str, ...] = (
             lesson = lessons[stem]
             lesson["cells"] += 1
             lesson["seconds"] += float(case.get("time", 0))
+            if float(case.get("time", 0)) >= SLOW_CELL_SECONDS:
+                lesson["slow_cells"][case.get("name", "?")] = round(float(case.get("time", 0)), 1)
             problem = case.find("failure") if case.find("failure") is not None else case.find("error")
             if problem is not None:
                 lesson["passed"] = False
@@ -98,6 +103,9 @@ def main() -> int:
         for name in failed:
             for cell, message in results[setting][name]["failed_cells"].items():
                 print(f"  {name} {cell}: {message[:200]}", flush=True)
+        for name, lesson in results[setting].items():
+            if lesson["slow_cells"]:
+                print(f"  {name} cells over {SLOW_CELL_SECONDS:g} s: {lesson['slow_cells']}", flush=True)
     print()
     header = f"{'lesson':<34}" + "".join(f"{s:>12}" for s in args.settings)
     print(header)

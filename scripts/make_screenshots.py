@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the browser drivers live in tests/sup
 SHOTS = {  # name -> (lesson, code of the widget's cell, what to photograph)
     "attention_explorer": ("07_attention_maps.ipynb", "attention_explorer_widget(", "widget"),
     "lesson": ("01_patching.ipynb", "patch_explorer_widget(", "window"),
+    "attention_maps": ("07_attention_maps.ipynb", "head_grid_figure(", "widget"),
 }
 
 

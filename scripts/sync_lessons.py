@@ -10,14 +10,17 @@
   ``<!-- session-plan -->`` / ``<!-- exercises -->`` and ``<!-- end -->`` markers);
 - every lesson's **nbgrader cell metadata** (answer and check cells, ``grade_id``, points) from its
   exercises (``vit_edu.classroom.grading``), so nbgrader grades the lessons with no marking by hand;
+- every progress bar in a lesson's stored outputs kept as the one line it ends as
+  (``vit_edu.training.progress.collapse_redrawn_output``), as JupyterLab shows it;
 - the **student edition** in ``student_edition/``: every lesson with its exercises open, hidden tests
   and outputs removed (``vit_edu.classroom.editions``); the README's course command opens it.
 
     python scripts/sync_lessons.py           # rewrite what differs
     python scripts/sync_lessons.py --check   # only report it (exit 1 if anything differs)
 
-Only those cells, blocks and metadata change: code and outputs are left as they are, so no lesson needs
-re-executing. ``tests/course/test_catalogue.py`` and ``tests/course/test_glossary.py`` run the check.
+Only those cells, blocks, metadata and progress outputs change: code and other outputs are left as they
+are, so no lesson needs re-executing. ``tests/course/test_catalogue.py`` and ``tests/course/test_glossary.py``
+run the check.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from vit_edu.classroom.grading import apply_nbgrader_metadata
 from vit_edu.course.anatomy import exercises, open_experiments
 from vit_edu.course.catalogue import STRIP_NAME, course_map, header_markdown, load_catalogue, session_plan
 from vit_edu.course.glossary import glossary_table, term_table
+from vit_edu.training.progress import collapse_redrawn_output
 from vit_edu.viz.architecture import architecture_figure, architecture_strip
 from vit_edu.viz.render import figure_to_png
 
@@ -152,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         changed = False
         if path in topics and apply_nbgrader_metadata(notebook, topics[path]):
             stale.append(f"{path.name} (nbgrader metadata)")
+            changed = True
+        if collapse_redrawn_output(notebook):
+            stale.append(f"{path.name} (progress bars stored as their last line)")
             changed = True
         for tag, (text, attachments) in wanted.items():
             cells = tagged(notebook, tag)

@@ -6,7 +6,6 @@ import torch.nn.functional as F
 
 from vit_edu import flops_breakdown, preset
 from vit_edu.analysis.attention_cost import (
-    attention_cost_figure,
     attention_flops,
     attention_matrix_bytes,
     manual_attention_output,
@@ -14,6 +13,7 @@ from vit_edu.analysis.attention_cost import (
     saved_activation_bytes,
     sequence_length,
 )
+from vit_edu.viz.attention import attention_cost_figure
 
 
 def test_sequence_length_by_hand():

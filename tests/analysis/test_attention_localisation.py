@@ -80,7 +80,10 @@ def test_figures_build(tiny_vit):
     grid = head_grid_figure(images[0], maps, (4, 4), title="t")
     assert len(grid.axes) == 3 * 4 + 1                                       # the panels and a colour bar
     assert [grid.axes[4 * layer].get_ylabel() for layer in range(3)] == ["layer 0", "layer 1", "layer 2"]
-    assert "largest" in grid.axes[-1].get_ylabel()                          # what the colour bar measures
+    assert grid.axes[-1].get_ylabel() == "attention weight of the class token"   # the real weights ...
+    assert grid.axes[-1].get_ylim()[1] == pytest.approx(float(maps.max()))       # ... up to the largest one
+    own_scale = head_grid_figure(images[0], maps, (4, 4), shared_scale=False)
+    assert "largest" in own_scale.axes[-1].get_ylabel() and own_scale.axes[-1].get_ylim()[1] == 1.0
     compared = method_comparison_figure(images, {"a": torch.rand(2, 16), "b": torch.rand(2, 16)}, (4, 4),
                                         row_labels=["cat", "dog"])
     assert len(compared.axes) == 6 + 1 and compared.axes[3].get_ylabel() == "dog"

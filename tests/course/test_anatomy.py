@@ -93,3 +93,29 @@ def test_lesson_prose_speaks_to_students(lesson):
     found = [(index, match.group(0)) for index, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
              for match in MAINTAINER_WORDS.finditer(cell.source)]
     assert not found, f"{lesson.filename}: test plumbing in the prose {found}"
+
+
+MAX_CELL_LINES = 30  # a code cell fits on a laptop screen in JupyterLab
+# Pictographs and dingbats (emoji, check marks) render as empty boxes where no emoji font is installed.
+MISSING_GLYPHS = re.compile("[\u2600-\u27bf\U0001f300-\U0001faff]")
+
+
+def test_the_glyph_rule_finds_emoji_and_check_marks():
+    assert MISSING_GLYPHS.search("done \u2705") and MISSING_GLYPHS.search("\u2713 yes")
+    assert not MISSING_GLYPHS.search("N = HW / P² tokens, 98.2 %, x → y, Zürich")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), ids=lambda path: path.stem)
+def test_lesson_cells_fit_on_a_screen_and_use_common_glyphs(path):
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    long = {index: len(cell.source.splitlines()) for index, cell in enumerate(code_cells)
+            if len(cell.source.splitlines()) > MAX_CELL_LINES}
+    assert not long, f"code cells (numbered from 0) longer than {MAX_CELL_LINES} lines: {long}"
+    shown = [cell.source for cell in nb.cells]
+    for cell in code_cells:
+        for output in cell.get("outputs", []):
+            shown.append(output.get("text", ""))
+            shown += [value for key, value in output.get("data", {}).items() if key.startswith("text/")]
+    odd = sorted({match for text in shown for match in MISSING_GLYPHS.findall(str(text))})
+    assert not odd, f"{path.stem} shows characters many fonts lack: {odd}"

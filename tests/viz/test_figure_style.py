@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vit_edu.course.lesson import setup_lesson
-from vit_edu.training.data_efficiency import plot_data_efficiency
+from vit_edu.viz.inductive_bias import plot_data_efficiency
 from vit_edu.viz.render import MAX_WIDTH_PX, MIN_DPI, MIN_TEXT_PT, figure_style_problems, new_figure
 from vit_edu.viz.transfer import plot_label_budget, plot_resampled_similarity
 

@@ -152,39 +152,3 @@ def measure_attention_cost(
     finally:
         torch.set_num_threads(old_threads)
     return rows
-
-
-def attention_cost_figure(rows: Sequence[AttentionCost]):
-    """Log-log plots against T of what does not depend on the machine: the FLOPs of q k^T and A v
-    (the same for both paths) and the bytes each path keeps for backward, with T^2 guide lines.
-
-    The clock is left out on purpose: on a CPU a longer sequence can run faster than a shorter one
-    (kernels pick other tile sizes), so measured times zig-zag around the T^2 trend they follow.
-    """
-    from vit_edu.viz.render import new_figure
-
-    if not rows:
-        raise ValueError("rows must hold at least one AttentionCost (from measure_attention_cost).")
-    figure = new_figure(9.0, 3.4)
-    seq = [row.seq_len for row in rows]
-    panels = (
-        ("FLOPs of q k^T and A v (millions)", {"both paths: 4 T^2 d": [r.flops / 1e6 for r in rows]}),
-        ("memory kept for backward (MB)", {"manual: softmax(q k^T / sqrt(d)) v": [r.manual_saved_bytes / 1e6
-                                                                                  for r in rows],
-                                           "fused scaled_dot_product_attention": [r.fused_saved_bytes / 1e6
-                                                                                  for r in rows]}),
-    )
-    for index, (label, lines) in enumerate(panels):
-        axes = figure.add_subplot(1, 2, index + 1)
-        for (name, values), style in zip(lines.items(), ("o-", "s-")):
-            axes.loglog(seq, values, style, label=name)
-        top = next(iter(lines.values()))
-        axes.loglog(seq, [top[-1] * (t / seq[-1]) ** 2 for t in seq], "k--", lw=0.8, label="~ T^2")
-        for row, value in zip(rows, top):
-            axes.annotate(f"P={row.patch_size}", (row.seq_len, value), fontsize=9, textcoords="offset points",
-                          xytext=(-10, 6))
-        axes.set_xlabel("sequence length T = N + 1")
-        axes.set_ylabel(label)
-        axes.legend(fontsize=9)
-    figure.tight_layout()
-    return figure

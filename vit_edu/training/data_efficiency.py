@@ -33,7 +33,6 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -242,41 +241,3 @@ def run_one(
 def chance_loss(task: str | SweepTask) -> float:
     """ln K: the cross-entropy of a uniform prediction over the task's K classes, where training starts."""
     return math.log(get_task(task).recipe.model["num_classes"])
-
-
-def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
-    """Test accuracy vs share of the training set: mean over seeds (line), every seed (dots), per model.
-
-    Args:
-        table: the committed table (``rows`` and ``summary`` as written by the benchmark script).
-        task: which task to draw.
-        ax: a matplotlib Axes (a new pyplot-free figure's Axes if ``None``).
-
-    Returns:
-        The Axes.
-    """
-    if ax is None:
-        from vit_edu.viz.render import new_figure
-
-        ax = new_figure(4.2, 3.2).add_subplot()
-    colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:orange"}
-    labels = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
-    for model in MODEL_NAMES:
-        summary = [s for s in table["summary"] if (s["task"], s["model"]) == (task, model)]
-        if not summary:
-            raise ValueError(f"the table has no rows for task={task!r}, model={model!r}; re-run "
-                             "benchmarks/data_efficiency.py for it.")
-        rows = [r for r in table["rows"] if (r["task"], r["model"]) == (task, model)]
-        points = [(r["fraction"], r["test_accuracy"]) for r in rows]
-        ax.plot([s["fraction"] for s in summary], [s["mean"] for s in summary], "-o", color=colours[model],
-                label=f"{labels[model]} (mean of {summary[0]['seeds']} seed{'s' if summary[0]['seeds'] > 1 else ''})")
-        ax.scatter(*zip(*points), s=12, color=colours[model], alpha=0.4)
-    ax.set_xscale("log")
-    ax.set_xticks(list(FRACTIONS), [f"{f:.0%}" for f in FRACTIONS])
-    ax.minorticks_off()
-    ax.set_xlabel("share of the training set")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(task)
-    ax.legend(loc="lower right", fontsize=9)
-    ax.grid(alpha=0.3)
-    return ax

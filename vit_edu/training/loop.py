@@ -3,7 +3,8 @@
 AdamW (no weight decay on biases, LayerNorms, the class token and position embeddings), a
 learning rate that rises linearly for the warm-up steps and then follows a half cosine to zero,
 cross-entropy with optional label smoothing, and small random shifts (and optional horizontal
-flips) as augmentation. A ``tqdm.auto`` bar shows the loss and accuracy while it runs.
+flips) as augmentation. A progress bar (:mod:`vit_edu.training.progress`) shows the loss and accuracy
+while it runs.
 
 Determinism: the data order, the augmentation and (if the model has dropout) the dropout masks
 come from ``seed``; torch's global RNG is restored afterwards (``torch.random.fork_rng``). The
@@ -22,6 +23,7 @@ from torch import nn
 
 from vit_edu.checks import TORCH_MAX_SEED, check_int, check_number, check_seed
 from vit_edu.embeddings import POSITION_PARAMETER_NAMES
+from vit_edu.training.progress import progress_bar
 
 
 @dataclass
@@ -219,10 +221,8 @@ def train(
         flip: augmentation: random horizontal flips.
         seed: seeds the data order, augmentation and dropout.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
-        progress: show a ``tqdm.auto`` progress bar.
+        progress: show a progress bar (:func:`vit_edu.training.progress.progress_bar`).
     """
-    from tqdm.auto import tqdm
-
     check_int(epochs, "epochs")
     check_int(batch_size, "batch_size")
     # inf, NaN or a negative rate would train "successfully" to NaN weights; refuse them here instead
@@ -244,7 +244,7 @@ def train(
     optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(seed)
     history = History()
-    bar = tqdm(total=total_steps, disable=not progress, desc="training", unit="step")
+    bar = progress_bar(total_steps, "training", "step", enabled=progress)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         step = 0

@@ -1,4 +1,5 @@
-"""Figures for the attention lessons: attention matrices as heatmaps (self-attention lesson), and for the
+"""Figures for the attention lessons: attention matrices as heatmaps and what attention costs (self-attention
+lesson), and for the
 attention-maps lesson attention maps per layer and head, methods side by side, attention distance vs depth
 (paper Fig. 7 right), localisation vs depth.
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from vit_edu.analysis.attention_cost import AttentionCost
 from vit_edu.analysis.attention_maps import upsample_map
 from vit_edu.checks import check_number
 from vit_edu.viz.render import MIN_TEXT_PT, new_figure
@@ -37,12 +39,12 @@ def _overlay(axes, image: torch.Tensor, patch_map: torch.Tensor, grid_size: tupl
     axes.set_yticks([])
 
 
-def _map_colourbar(figure: Figure, axes, label: str) -> None:
-    """One colour bar beside ``axes`` for the overlays' colour map, from 0 to 1."""
+def _map_colourbar(figure: Figure, axes, label: str, top: float = 1.0) -> None:
+    """One colour bar beside ``axes`` for the overlays' colour map, from 0 to ``top``."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    bar = figure.colorbar(ScalarMappable(Normalize(0, 1), cmap="inferno"), ax=axes, shrink=0.8, aspect=30)
+    bar = figure.colorbar(ScalarMappable(Normalize(0, top), cmap="inferno"), ax=axes, shrink=0.8, aspect=30)
     bar.set_label(label)
 
 
@@ -74,9 +76,10 @@ def head_grid_figure(image: torch.Tensor, maps: torch.Tensor, grid_size: tuple[i
     axes[0, 0].set_title("image", fontsize=MIN_TEXT_PT)
     if title:
         figure.suptitle(title)
-    label = (f"attention weight / {vmax:.2g} (the largest)" if shared_scale
-             else "attention weight / the panel's largest")
-    _map_colourbar(figure, axes, label)
+    if shared_scale:
+        _map_colourbar(figure, axes, "attention weight of the class token", top=vmax)
+    else:
+        _map_colourbar(figure, axes, "share of the panel's largest weight")
     return figure
 
 
@@ -230,4 +233,38 @@ def attention_heatmaps_figure(weights: torch.Tensor, titles: Sequence[str] | Non
     if targets:
         figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(targets),
                       fontsize=9, frameon=False)
+    return figure
+
+
+def attention_cost_figure(rows: Sequence[AttentionCost]) -> Figure:
+    """Log-log plots against T of what does not depend on the machine: the FLOPs of q k^T and A v
+    (the same for both paths) and the bytes each path keeps for backward, with T^2 guide lines.
+
+    The clock is left out on purpose: on a CPU a longer sequence can run faster than a shorter one
+    (kernels pick other tile sizes), so measured times zig-zag around the T^2 trend they follow.
+    """
+    if not rows:
+        raise ValueError("rows must hold at least one AttentionCost (from measure_attention_cost).")
+    figure = new_figure(9.0, 3.4)
+    seq = [row.seq_len for row in rows]
+    panels = (
+        ("FLOPs of q k^T and A v (millions)", {"both paths: 4 T^2 d": [r.flops / 1e6 for r in rows]}),
+        ("memory kept for backward (MB)", {"manual: softmax(q k^T / sqrt(d)) v": [r.manual_saved_bytes / 1e6
+                                                                                  for r in rows],
+                                           "fused scaled_dot_product_attention": [r.fused_saved_bytes / 1e6
+                                                                                  for r in rows]}),
+    )
+    for index, (label, lines) in enumerate(panels):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for (name, values), style in zip(lines.items(), ("o-", "s-")):
+            axes.loglog(seq, values, style, label=name)
+        top = next(iter(lines.values()))
+        axes.loglog(seq, [top[-1] * (t / seq[-1]) ** 2 for t in seq], "k--", lw=0.8, label="~ T^2")
+        for row, value in zip(rows, top):
+            axes.annotate(f"P={row.patch_size}", (row.seq_len, value), fontsize=9, textcoords="offset points",
+                          xytext=(-10, 6))
+        axes.set_xlabel("sequence length T = N + 1")
+        axes.set_ylabel(label)
+        axes.legend(fontsize=9)
+    figure.tight_layout()
     return figure
