@@ -79,3 +79,10 @@ def test_train_course_model_rejects_a_recipe_with_other_data():
     with pytest.raises(ValueError, match=r"recipe\.data"):
         train_course_model("shapes", data=_small_shapes(8, 8),
                            recipe=dataclasses.replace(recipe, data={**recipe.data, "hue_range": (0.0, 360.0)}))
+
+
+@pytest.mark.parametrize("name", ["digits", "shapes"])
+def test_a_loaded_course_model_has_the_recipe_it_was_trained_with(name):
+    loaded, recipe = load_course_model(name).config, ViT(**COURSE_RECIPES[name].model).config
+    for key in COURSE_RECIPES[name].model:  # e.g. the shapes model's weight_init="jax", unrecorded in its file
+        assert getattr(loaded, key) == getattr(recipe, key), key

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -364,7 +365,7 @@ def load_course_model(name: str) -> ViT:
 
     Its test data: ``course_data(name, data_seed=int(course_model_info(name)["data_seed"]))``.
     """
-    from vit_edu.checkpoints.loading import load_checkpoint
+    from vit_edu.checkpoints.loading import load_checkpoint, read_checkpoint_metadata
 
     path = course_checkpoint_path(name)
     if not path.is_file():
@@ -372,4 +373,11 @@ def load_course_model(name: str) -> ViT:
             f"the course checkpoint {path} is missing from the installed package; reinstall vit_edu or "
             f"train it: python -m vit_edu train {name} --out {path}"
         )
-    return load_checkpoint(path)
+    model = load_checkpoint(path)
+    # Checkpoints written before a config field existed do not record it; the recipe that trained them does
+    # (e.g. the shapes model's weight_init="jax", which re-initialising a block must use).
+    stored = json.loads(read_checkpoint_metadata(path).get("vit_edu_config", "{}"))
+    unrecorded = {key: value for key, value in COURSE_RECIPES[name].model.items() if key not in stored}
+    if unrecorded:
+        model.config = model.config.replace(**unrecorded)
+    return model
