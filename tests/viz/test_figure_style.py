@@ -92,6 +92,7 @@ def test_data_efficiency_figure_follows_the_style():
     figure = new_figure(8, 3)
     for ax, task in zip(figure.subplots(1, len(table["tasks"]), squeeze=False)[0], table["tasks"]):
         assert plot_data_efficiency(table, task, ax=ax) is ax
+    figure.tight_layout()  # as the inductive-bias lesson does
     assert figure_style_problems(figure) == []
     own = plot_data_efficiency(table, "digits")                          # draws on a figure of its own
     assert figure_style_problems(own.figure) == []

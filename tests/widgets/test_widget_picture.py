@@ -9,6 +9,7 @@ from vit_edu.widgets.softmax_temperature import softmax_temperature_widget
 
 def png(width_in, height_in, dpi=100):
     figure = new_figure(width_in, height_in, dpi)
+    figure.set_layout_engine("constrained")  # tick labels inside the small figure
     figure.add_subplot().plot([0, 1])
     return figure_to_png(figure)
 

@@ -119,7 +119,8 @@ def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: fl
         uniform: the distance of attention spread evenly over all patches (drawn dashed).
         image_size: S, to label the axis range.
     """
-    figure = new_figure(3.3 * len(distances), 2.6)
+    figure = new_figure(3.3 * len(distances) + 0.6, 2.8)
+    figure.set_layout_engine("constrained")
     axes = figure.subplots(1, len(distances), squeeze=False, sharey=True)[0]
     top = max(float(d.max()) for d in distances.values())
     for ax, (name, values) in zip(axes, distances.items()):
@@ -136,14 +137,14 @@ def attention_distance_figure(distances: Mapping[str, torch.Tensor], uniform: fl
         ax.tick_params(labelsize=9)
     axes[0].set_ylabel("mean attention distance (pixels)" + (f", S = {image_size}" if image_size else ""), fontsize=9)
     axes[-1].legend(fontsize=9, loc="lower right")
-    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
     return figure
 
 
 def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> Figure:
     """Pointing game and energy-based pointing per layer: raw class-token attention (mean over
     heads, and the best head) and rollout up to that layer, with the chance level."""
-    figure = new_figure(6.4, 2.5)
+    figure = new_figure(6.8, 2.8)
+    figure.set_layout_engine("constrained")
     axes = figure.subplots(1, 2, sharey=True)
     for ax, metric in zip(axes, ("pointing", "energy")):
         layers = np.arange(len(profile[f"raw_{metric}"]))
@@ -157,7 +158,6 @@ def depth_profile_figure(profile: Mapping[str, torch.Tensor], chance: float) -> 
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=9)
     axes[0].legend(fontsize=9, loc="lower right")
-    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.88, wspace=0.08)
     return figure
 
 

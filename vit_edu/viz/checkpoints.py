@@ -84,7 +84,7 @@ def plot_weight_layouts(qkv_weight: torch.Tensor, query_kernel: torch.Tensor, pa
               aspect="auto", interpolation="nearest")
     ax.set_yticks([0, 1], ["reshape: (c p1 p2)", "patchify: (p1 p2 c)"], fontsize=9)
     ax.set_xlabel(f"position in the flattened filter (P^2 C = {orders.shape[1]})", fontsize=9)
-    ax.set_title(f"a {patch_size} x {patch_size} RGB conv filter flattened two ways (colour = channel)", fontsize=10)
+    ax.set_title(f"a {patch_size} x {patch_size} RGB conv filter flattened two ways\n(colour = channel)", fontsize=10)
     figure.tight_layout()
     return figure
 

@@ -79,16 +79,18 @@ def parameter_scaling_figure(series: Mapping[str, tuple[Sequence[float], Sequenc
     unknown = [label for label in [*guides, *log2] if label not in series]
     if unknown:
         raise ValueError(f"guides and log2 name panels that series does not have: {unknown}.")
+    for label, (xs, counts) in series.items():  # every check before anything is drawn
+        _same_length(label, xs, counts)
+    for label, (gx, gy, _) in guides.items():
+        _same_length(f"guide of {label}", gx, gy)
     figure = new_figure(2.2 * len(series), 2.7)
     axes = np.atleast_1d(figure.subplots(1, len(series)))
     for ax, (label, (xs, counts)) in zip(axes, series.items()):
-        _same_length(label, xs, counts)
         millions = np.asarray(counts, dtype=float) / 1e6
         ax.plot(xs, millions, "o-", ms=3)
         ax.axhline(baseline / 1e6, color=BASELINE_COLOUR, lw=0.8, ls=":")
         if label in guides:
             gx, gy, glabel = guides[label]
-            _same_length(f"guide of {label}", gx, gy)
             ax.plot(gx, np.asarray(gy, dtype=float) / 1e6, "--", color="grey", label=glabel)
             ax.legend(fontsize=9)
         if label in log2:

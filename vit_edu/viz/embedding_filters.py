@@ -91,6 +91,6 @@ def plot_filter_components(results: Mapping[str, FilterComponents], num_shown: i
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="lower right")
-    parts[-1].subplots_adjust(left=0.2, right=0.97, bottom=0.2, top=0.8)
+    parts[-1].subplots_adjust(left=0.2, right=0.97, bottom=0.3, top=0.78)
     figure.suptitle(title, fontsize=10, y=0.99)
     return figure

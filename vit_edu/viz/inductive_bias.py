@@ -102,7 +102,9 @@ def plot_data_efficiency(table: dict[str, Any], task: str, ax=None):
         The Axes.
     """
     if ax is None:
-        ax = new_figure(4.2, 3.2).add_subplot()
+        figure = new_figure(4.2, 3.2)
+        figure.set_layout_engine("constrained")
+        ax = figure.add_subplot()
     colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:orange"}
     labels = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
     for model in MODEL_NAMES:

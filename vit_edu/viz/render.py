@@ -54,11 +54,27 @@ def created_figures() -> list[Figure]:
     return list(_CREATED)
 
 
+def _undrawn_tick_labels(figure: Figure) -> set[int]:
+    """ids of the tick labels matplotlib keeps but does not draw (ticks outside the axis' view)."""
+    hidden = set()
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            margin = 1e-9 * max(1.0, abs(high - low))
+            shown = ax.axison and axis.get_visible()
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                location = tick.get_loc()
+                if not shown or location is None or not low - margin <= location <= high + margin:
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    return hidden
+
+
 def figure_style_problems(figure: Figure) -> list[str]:
     """What in a figure breaks the course's style (empty when nothing does); draws the figure first.
 
     Checks: resolution >= :data:`MIN_DPI`; width <= :data:`MAX_WIDTH_PX` pixels; every visible text
-    >= :data:`MIN_TEXT_PT` points; no axis label or title lies over the image of another axes.
+    >= :data:`MIN_TEXT_PT` points and inside the figure; no axis label or title lies over the image of
+    another axes.
     """
     from matplotlib.image import AxesImage
     from matplotlib.text import Text
@@ -70,14 +86,20 @@ def figure_style_problems(figure: Figure) -> list[str]:
     if width > MAX_WIDTH_PX + 0.5:
         problems.append(f"{width:.0f} pixels wide > {MAX_WIDTH_PX}: the notebook would shrink it and its text")
     figure.canvas.draw()
+    if figure.get_layout_engine() is not None:
+        figure.canvas.draw()  # a layout engine places titles on the first draw, the texts follow on the next
     renderer = figure.canvas.get_renderer()
-    seen = set()
+    seen = _undrawn_tick_labels(figure)
+    page = figure.bbox.padded(1.0)
     for text in figure.findobj(Text):
         if not text.get_visible() or not text.get_text().strip() or id(text) in seen:
             continue
         seen.add(id(text))
         if text.get_fontsize() < MIN_TEXT_PT - 1e-6:
             problems.append(f"text {text.get_text()[:40]!r} is {text.get_fontsize():g} pt < {MIN_TEXT_PT:g} pt")
+        box = text.get_window_extent(renderer)
+        if box.x0 < page.x0 or box.x1 > page.x1 or box.y0 < page.y0 or box.y1 > page.y1:
+            problems.append(f"text {text.get_text()[:40]!r} runs off the figure")
     image_boxes = [(ax, ax.get_window_extent(renderer)) for ax in figure.axes
                    if any(isinstance(artist, AxesImage) for artist in ax.get_images())]
     for ax in figure.axes:

@@ -83,6 +83,7 @@ class PositionSimilarityState:
 
 
 def _draw(figure, state: PositionSimilarityState):
+    figure.set_layout_engine("constrained")
     artists = []
     names = state.names
     for index, name in enumerate(names):
@@ -115,6 +116,7 @@ def position_similarity_figure(state: PositionSimilarityState):
 def similarity_mosaic_figure(sources: Mapping[str, torch.Tensor], grid_size: Size2d, num_prefix_tokens: int = 1):
     """Static figure: the full grid of maps per source (tile (r, c) = patch (r, c)'s map), Fig. 7 centre."""
     figure = new_figure(3.6 * len(sources) + 1.0, 3.6)
+    figure.set_layout_engine("constrained")
     image = None
     for index, (name, pos) in enumerate(sources.items()):
         axes = figure.add_subplot(1, len(sources), index + 1)
