@@ -57,7 +57,7 @@ class Shapes(NamedTuple):
     masks: torch.Tensor
 
 
-def _object_distance(label: int, u: np.ndarray, v: np.ndarray, size: np.ndarray) -> np.ndarray:
+def object_distance(label: int, u: np.ndarray, v: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Signed distance (pixels, < 0 inside) of shape type ``label`` in rotated coordinates u, v."""
     if label == 0:  # circle of radius `size`
         return np.hypot(u, v) - size
@@ -118,7 +118,7 @@ def _object_alpha_and_mask(objects: _Objects, rows: slice, S: int) -> tuple[np.n
     distance = np.empty(u.shape, dtype=f32)
     for label in range(len(SHAPE_CLASSES)):
         chosen = labels == label
-        distance[chosen] = _object_distance(label, u[chosen], v[chosen], size[chosen])
+        distance[chosen] = object_distance(label, u[chosen], v[chosen], size[chosen])
     return edge_alpha(distance), distance <= 0.0
 
 
