@@ -28,6 +28,20 @@ from vit_edu.checks import Size2d, to_2tuple
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
+@torch.no_grad()
+def eval_attentions(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """``model(images, return_attention=True)[1]`` in eval mode (restored afterwards), detached: L x (B, k, T, T).
+
+    Explanations read attention in eval mode: in train mode dropout would change the later layers' weights.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return [a.detach() for a in model(images, return_attention=True)[1]]
+    finally:
+        model.train(was_training)
+
+
 def check_attentions(attentions: Sequence[torch.Tensor]) -> tuple[int, int, int, int]:
     """Validate a list of L attention tensors (B, k, T, T) of one shape; return (L, B, k, T)."""
     if isinstance(attentions, torch.Tensor) or not isinstance(attentions, (list, tuple)):

@@ -41,6 +41,7 @@ from vit_edu.analysis.attention_maps import (
     attention_rollout,
     class_token_map,
     cls_attention,
+    eval_attentions,
     gradient_weighted_attention,
 )
 from vit_edu.analysis.attention_metrics import energy_pointing, mask_to_patch_mask, pointing_game
@@ -70,26 +71,15 @@ def rollout_name(discard_ratio: float) -> str:
 
 
 # ---------------------------------------------------------------------------- the methods
-@torch.no_grad()
-def _attentions(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """The L attention tensors (B, k, T, T) of ``model`` on ``images``, in eval mode (the mode is restored)."""
-    was_training = model.training
-    model.eval()
-    try:
-        return [a.detach() for a in model(images, return_attention=True)[1]]
-    finally:
-        model.train(was_training)
-
-
 def _raw(model: nn.Module, images: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
     """Class-token attention of the last layer, mean over heads -> (B, N); ``asked`` is not used."""
-    return cls_attention(_attentions(model, images), -1, "mean")
+    return cls_attention(eval_attentions(model, images), -1, "mean")
 
 
 def _rollout(discard_ratio: float) -> ExplanationMethod:
     def rollout(model: nn.Module, images: torch.Tensor, asked: torch.Tensor) -> torch.Tensor:
         """Attention rollout (mean over heads, discarding the weakest weights) -> (B, N); ``asked`` is not used."""
-        return class_token_map(attention_rollout(_attentions(model, images), "mean", discard_ratio))
+        return class_token_map(attention_rollout(eval_attentions(model, images), "mean", discard_ratio))
 
     return rollout
 

@@ -23,6 +23,7 @@ from vit_edu.analysis.attention_maps import (
     attention_rollout,
     class_token_map,
     cls_attention,
+    eval_attentions,
     gradient_weighted_attention,
 )
 from vit_edu.analysis.attention_metrics import chance_level, deletion_auc, energy_pointing, pointing_game, random_maps
@@ -34,16 +35,6 @@ GRADIENT = "gradient-weighted"
 
 def discard_name(discard_ratio: float) -> str:
     return f"rollout, discard {discard_ratio:g}"
-
-
-@torch.no_grad()
-def _attentions(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    was_training = model.training
-    model.eval()
-    try:
-        return [a.detach() for a in model(images, return_attention=True)[1]]  # L x (B, k, T, T)
-    finally:
-        model.train(was_training)
 
 
 def _batches(images: torch.Tensor, batch_size: int):
@@ -61,7 +52,7 @@ def explanation_maps(model: torch.nn.Module, images: torch.Tensor, discard_ratio
     """
     maps: dict[str, list[torch.Tensor]] = {RAW: [], ROLLOUT: [], discard_name(discard_ratio): [], GRADIENT: []}
     for chunk in _batches(images, batch_size):
-        attentions = _attentions(model, chunk)
+        attentions = eval_attentions(model, chunk)
         maps[RAW].append(cls_attention(attentions, -1, "mean"))  # (b, N)
         maps[ROLLOUT].append(class_token_map(attention_rollout(attentions)))  # (b, N)
         maps[discard_name(discard_ratio)].append(class_token_map(attention_rollout(attentions, "mean", discard_ratio)))
@@ -98,7 +89,7 @@ def depth_profile(model: torch.nn.Module, images: torch.Tensor, patch_masks: tor
     """
     sums: dict[str, torch.Tensor] = {}
     for chunk, masks in zip(_batches(images, batch_size), patch_masks.split(batch_size)):
-        attentions = _attentions(model, chunk)
+        attentions = eval_attentions(model, chunk)
         num_layers, heads = len(attentions), attentions[0].shape[1]
         scores: dict[str, list] = {key: [] for key in ("raw", "rollout", "head")}
         for layer in range(num_layers):

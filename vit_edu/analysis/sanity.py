@@ -37,6 +37,7 @@ from vit_edu.analysis.attention_maps import (
     attention_rollout,
     class_token_map,
     cls_attention,
+    eval_attentions,
     gradient_weighted_attention,
 )
 from vit_edu.analysis.localisation import GRADIENT, RAW, ROLLOUT
@@ -82,17 +83,6 @@ def spearman(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- the methods
-@torch.no_grad()
-def eval_attentions(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """``model(images, return_attention=True)[1]`` in eval mode (restored afterwards), detached: L x (B, k, T, T)."""
-    was_training = model.training
-    model.eval()
-    try:
-        return [a.detach() for a in model(images, return_attention=True)[1]]
-    finally:
-        model.train(was_training)
-
-
 def raw_attention_map(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The class token's attention to the patches in the last layer, mean of the heads -> (B, N)."""
     return cls_attention(eval_attentions(model, images), -1, "mean")
