@@ -20,13 +20,11 @@ ipympl); :meth:`AttentionExplorerFigure.image_pixel` maps it to image pixels and
 from __future__ import annotations
 
 import html
-import io
 import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import PIL.Image
 import torch
 from matplotlib import colormaps
 from matplotlib.collections import LineCollection
@@ -39,7 +37,7 @@ from vit_edu.analysis.attention_maps import (
     query_attention,
     upsample_map,
 )
-from vit_edu.viz.render import new_figure
+from vit_edu.viz.render import BlitRenderer, new_figure
 
 FUSED_VIEWS = ("rollout", "gradient")  # layer choices that combine all layers and heads
 _CMAP = colormaps["inferno"]
@@ -321,7 +319,7 @@ class AttentionExplorerFigure:
         self.title = self.figure.suptitle("", fontsize=10, y=0.985, va="top")
         self._dynamic = [self.plain_artist, self.image_artist, self.overlay_artist, *self.grid_lines, *self.markers,
                          self.title]
-        self._background = None
+        self._renderer = BlitRenderer(self.figure, self._dynamic)
         self.update()
 
     def update(self) -> AttentionExplorerFigure:
@@ -341,20 +339,7 @@ class AttentionExplorerFigure:
 
     def render(self) -> bytes:
         """PNG bytes of the current artists, by blitting over the cached static background."""
-        canvas = self.figure.canvas
-        if self._background is None:
-            for artist in self._dynamic:
-                artist.set_animated(True)  # left out of a full draw
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
-            for artist in self._dynamic:
-                artist.set_animated(False)  # so that figure_to_png still draws everything
-        canvas.restore_region(self._background)
-        for artist in self._dynamic:
-            self.figure.draw_artist(artist)
-        buffer = io.BytesIO()
-        PIL.Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return self._renderer.render()
 
     def image_pixel(self, x: float, y: float) -> tuple[float, float]:
         """PNG pixel (x right, y down, as ClickableImage reports) -> image pixel coordinates (x, y).
