@@ -16,6 +16,12 @@ was never saved (JupyterLab saves a notebook without it unless told to) would sh
 repr; it becomes a note instead, with a warning. Controls cannot change anything without a kernel,
 so they are shown disabled, with "run the lesson in JupyterLab to explore" under the widget.
 
+One widget stays interactive: the ViT explainer (:func:`vit_edu.widgets.vit_explainer.explainer_widget`)
+stores everything it can show in its picture's ``bundle`` (an ``ExplainerCanvas``). The output that
+displays it becomes a ``<div>``, the bundle as ``<script type="application/json">`` and a call of
+``_static/vit_explainer.js``, which draws the explainer in the browser (stages, maps, patches, heads,
+logit lens) from that data alone; the explainer's widget models leave the page's widget state.
+
 The index page is the course map: each lesson's title, what it teaches, its paper sections and its
 study and run times (from the course catalogue and the lesson's header card).
 """
@@ -39,7 +45,8 @@ from vit_edu.classroom.editions import lesson_paths
 from vit_edu.widgets.picture import png_size
 
 STATIC_DIR = "_static"
-STATIC_FILES = ("embed-amd.js", "embed-amd.js.LICENSE.txt", "LICENSE-html-manager.txt", "require.js")
+STATIC_FILES = ("embed-amd.js", "embed-amd.js.LICENSE.txt", "LICENSE-html-manager.txt", "require.js",
+                "vit_explainer.js")
 MATHJAX_FILES = ("mathjax/tex-svg-full.js", "mathjax/LICENSE")
 BUNDLED_WIDGET_MODULES = ("@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -55,6 +62,8 @@ CONTROL_MODELS = ("DropdownModel", "IntSliderModel", "FloatSliderModel", "FloatL
                   "SelectMultipleModel", "TextModel", "IntTextModel", "FloatTextModel", "BoundedIntTextModel",
                   "BoundedFloatTextModel", "PlayModel", "ComboboxModel")
 _PNG_BASE64 = re.compile(r"^(data:image/png;base64,)?(iVBORw0KGgo[A-Za-z0-9+/=]+)$")
+_MODEL_REFERENCE = re.compile(r"IPY_MODEL_(\w+)")
+EXPLAINER_TEXT = "(the ViT explainer, drawn by _static/vit_explainer.js)"
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}
@@ -106,6 +115,72 @@ def _png_in(entry: dict) -> bytes | None:
     return None
 
 
+def _explainer_bundle_in(entry: dict) -> str | None:
+    """The bundle JSON text of a stored ``ExplainerCanvas`` (see the module docstring), else ``None``."""
+    text = entry.get("state", {}).get("bundle")
+    if not isinstance(text, str) or not text:
+        return None
+    from vit_edu.widgets.vit_explainer import BUNDLE_FORMAT
+
+    try:
+        bundle = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return text if isinstance(bundle, dict) and bundle.get("format") == BUNDLE_FORMAT else None
+
+
+def _models_of(widget_state: dict, model_id: str) -> set[str]:
+    """``model_id`` and every stored model its state refers to (children, layout, style...), recursively."""
+    found, todo = set(), [model_id]
+    while todo:
+        current = todo.pop()
+        if current in found or current not in widget_state:
+            continue
+        found.add(current)
+        todo += _MODEL_REFERENCE.findall(json.dumps(widget_state[current].get("state", {})))
+    return found
+
+
+def _explainer_html(bundle: str, model_id: str) -> str:
+    """The static explainer: a ``<div>``, the bundle as JSON data and the call of ``vit_explainer.js``."""
+    element = "vit-explainer-" + re.sub(r"\W", "", model_id)
+    data = bundle.replace("<", "\\u003c")  # valid JSON that cannot close the <script> element
+    return (f'<div id="{element}" class="vit-explainer"></div>\n'
+            f'<script type="application/json" id="{element}-data">{data}</script>\n'
+            f'<script src="{STATIC_DIR}/vit_explainer.js"></script>\n'
+            f'<script>vitExplainer(document.getElementById("{element}"), '
+            f'JSON.parse(document.getElementById("{element}-data").textContent));</script>')
+
+
+def replace_explainers(nb: nbformat.NotebookNode) -> list[str]:
+    """Make each output that shows a ViT explainer with a stored bundle the static explainer (in place).
+
+    The models reachable only from those outputs are removed from the notebook's widget state.
+
+    Returns:
+        The model ids of the replaced widget views.
+    """
+    widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced, remaining = [], []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None or view.get("model_id") not in widget_state:
+                continue
+            models = sorted(_models_of(widget_state, view["model_id"]))
+            bundle = next((text for text in map(_explainer_bundle_in, (widget_state[m] for m in models)) if text),
+                          None)
+            if bundle is None:
+                remaining.append(view["model_id"])
+                continue
+            output["data"] = {"text/html": _explainer_html(bundle, view["model_id"]), "text/plain": EXPLAINER_TEXT}
+            replaced.append(view["model_id"])
+    kept = set().union(*(_models_of(widget_state, model_id) for model_id in remaining))
+    for model_id in set().union(*(_models_of(widget_state, model_id) for model_id in replaced)) - kept:
+        del widget_state[model_id]
+    return replaced
+
+
 def _fallback_state(model_id: str, png: bytes | None) -> dict[str, dict]:
     """Widget-state entries of a bundled widget (Image or HTML) that stands in for ``model_id``."""
     import ipywidgets
@@ -132,14 +207,15 @@ def _fallback_state(model_id: str, png: bytes | None) -> dict[str, dict]:
 def replace_unbundled_widgets(nb: nbformat.NotebookNode) -> dict[str, str]:
     """Make the notebook's stored widgets renderable by the html-manager bundle alone (in place).
 
-    Models from other front-end modules become an Image of their last PNG, or an HTML note;
+    A ViT explainer with a stored bundle becomes the static explainer (:func:`replace_explainers`);
+    models from other front-end modules become an Image of their last PNG, or an HTML note;
     widget-view outputs whose model is not stored become a note (never the widget's text repr).
 
     Returns:
-        ``{model_id: "image" | "note" | "missing"}`` for each replaced model or unstored view.
+        ``{model_id: "explainer" | "image" | "note" | "missing"}`` for each replaced view or model.
     """
+    replaced = dict.fromkeys(replace_explainers(nb), "explainer")
     widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    replaced = {}
     for model_id, entry in list(widget_state.items()):
         modules = {entry.get("model_module"), entry.get("state", {}).get("_view_module")} - {None}
         if modules <= set(BUNDLED_WIDGET_MODULES):

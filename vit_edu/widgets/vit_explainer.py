@@ -13,19 +13,25 @@ figure) or beside the picture (widget): the chosen stage's real shapes and value
 :func:`~vit_edu.analysis.forward_trace.explanation_maps`, cached); :class:`ExplainerFigure` draws a
 state and redraws only what changes (blitting, as the attention explorer does);
 :func:`explainer_figure` is the static figure and :func:`explainer_widget` the JupyterLab view.
+
+Without a kernel (the course's static HTML site) the explainer stays interactive:
+:func:`explainer_bundle` precomputes everything the view shows for every image (see its docstring for
+the layout), the widget's picture, an :class:`ExplainerCanvas`, stores it in its synced ``bundle``
+text, and ``vit_edu/classroom/static/vit_explainer.js`` draws the view from it in the browser.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
-import io
+import json
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import PIL.Image
 import torch
 from matplotlib import colormaps
 from matplotlib.collections import LineCollection
@@ -34,7 +40,8 @@ from matplotlib.patches import Rectangle
 from vit_edu.analysis.attention_maps import upsample_map
 from vit_edu.analysis.forward_trace import MAP_KINDS, STAGES, ForwardTrace, explanation_maps, trace_forward
 from vit_edu.checks import check_choice
-from vit_edu.viz.render import figure_to_png, new_figure
+from vit_edu.training.progress import track
+from vit_edu.viz.render import BlitRenderer, figure_to_png, new_figure
 
 MAP_LABELS = {"raw": "attention of the chosen layer (mean of heads)", "rollout": "attention rollout",
               "flow": "attention flow", "gradient": "gradient-weighted, for the class asked about"}
@@ -317,7 +324,7 @@ class ExplainerFigure:
         self._dynamic = [self.stage_marker, self.image_artist, self.overlay_artist, self.patch_marker, self.grid_lines,
                          self.heads_artist, self.head_marker, self.lens_artist, self.lens_marker,
                          *self.ax_lens.spines.values(), self.detail_text, self.title_text]
-        self._background = None
+        self._renderer = BlitRenderer(self.figure, self._dynamic)
         self.update()
 
     def update(self) -> ExplainerFigure:
@@ -343,20 +350,7 @@ class ExplainerFigure:
 
     def render(self) -> bytes:
         """PNG bytes of the current view, redrawing only the artists that change."""
-        canvas = self.figure.canvas
-        if self._background is None:
-            for artist in self._dynamic:
-                artist.set_animated(True)
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
-            for artist in self._dynamic:
-                artist.set_animated(False)
-        canvas.restore_region(self._background)
-        for artist in self._dynamic:
-            self.figure.draw_artist(artist)
-        buffer = io.BytesIO()
-        PIL.Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return self._renderer.render()
 
     def _data_point(self, ax, x: float, y: float) -> tuple[float, float] | None:
         point = (x, self.figure.canvas.get_width_height()[1] - y)
@@ -424,6 +418,131 @@ def explainer_figure(state: ExplainerState, **choices: Any):
     return ExplainerFigure(state).figure
 
 
+BUNDLE_FORMAT = "vit_edu.explainer/1"
+
+
+def _encode(array: np.ndarray | torch.Tensor) -> dict[str, Any]:
+    """An array as ``{"dtype": "uint8" | "float32", "shape": [...], "data": base64 of its C-order bytes}``
+    (float32 little-endian, as JavaScript's ``Float32Array`` reads it on every common machine)."""
+    array = np.ascontiguousarray(array.numpy() if isinstance(array, torch.Tensor) else array)
+    array = array.astype("<f4") if array.dtype.kind == "f" else array.astype(np.uint8)
+    return {"dtype": "float32" if array.dtype.kind == "f" else "uint8", "shape": list(array.shape),
+            "data": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def _quantise(values: torch.Tensor) -> np.ndarray:
+    """Values in [0, 1] (clipped) -> uint8 0..255 (rounded: error <= 1/510)."""
+    return np.rint(values.clamp(0, 1).numpy() * 255).astype(np.uint8)
+
+
+def _share_of_max(values: torch.Tensor) -> np.ndarray:
+    """Each row (last axis) divided by its maximum, as uint8 (255 = the row's top value)."""
+    return _quantise(values / values.amax(dim=-1, keepdim=True).clamp_min(1e-12))
+
+
+def _image_bundle(state: ExplainerState) -> dict[str, Any]:
+    """What the static view needs for the state's current image (see :func:`explainer_bundle`)."""
+    trace, maps = state.trace, state.maps
+    attentions = trace.attentions.float()  # (L, k, T, T)
+    row_max = attentions.amax(dim=-1)  # (L, k, T)
+    details: dict[str, Any] = {}
+    state.select_patch(None)
+    for stage in STAGES:
+        if stage != "blocks":
+            details[stage] = state.set_stage(stage).detail()
+    details["blocks"] = [[state.set_head(layer, head).detail() for head in range(state.num_heads)]
+                         for layer in range(state.num_layers)]
+    return {
+        "name": state.names[state.index], "grid_size": list(state.grid_size), "patch_size": state.patch_size,
+        "pixels": _encode(np.rint(state.image_rgb() * 255).astype(np.uint8)),  # (H, W, 3)
+        "attention": _encode(_quantise(attentions / row_max[..., None].clamp_min(1e-12))),  # (L, k, T, T)
+        "attention_max": _encode(row_max),  # (L, k, T)
+        "maps": {"raw": _encode(_share_of_max(maps["raw"])),  # (L, N)
+                 "rollout": _encode(_share_of_max(maps["rollout"])),  # (N,)
+                 "flow": _encode(_share_of_max(maps["flow"])),  # (N,)
+                 "gradient": _encode(_share_of_max(maps["gradient"]))},  # (K, N)
+        "lens": _encode(trace.lens_probabilities(0)),  # (L, K)
+        "probabilities": _encode(trace.probabilities),  # (K,)
+        "prediction": state.prediction,
+        "details": details,
+    }
+
+
+def explainer_bundle(state: ExplainerState, progress: bool = True) -> dict[str, Any]:
+    """Everything the kernel-free explainer (``vit_explainer.js``) shows, for every image of ``state``.
+
+    The state's choices (image, stage, layer, head, patch) are restored afterwards; every image is traced once
+    (and cached in the state). Arrays are ``{"dtype", "shape", "data"}`` (see :func:`_encode`); quantised
+    ones are uint8 with 255 = the maximum they were divided by. T = N + 1 tokens, class token first.
+    ``progress`` shows a bar while the images are traced (about a second each on 2 cores).
+
+    Returns:
+        ``format`` (:data:`BUNDLE_FORMAT`), ``stages``, ``map_kinds``, ``map_labels``, ``class_names``,
+        ``num_layers`` (L), ``num_heads`` (k), ``num_classes`` (K), ``colormaps`` (``inferno`` for the maps and
+        thumbnails, ``viridis`` for the logit lens: (256, 3) uint8 lookup tables), and ``images``, one dict each:
+
+        - ``name``, ``grid_size`` [gh, gw], ``patch_size`` P, ``pixels`` (H, W, 3) uint8 RGB;
+        - ``attention`` (L, k, T, T) uint8: each query's row divided by that row's maximum, and
+          ``attention_max`` (L, k, T) float32 those maxima, so A = attention / 255 * attention_max
+          (within attention_max / 510);
+        - ``maps``: the class-token maps of :func:`~vit_edu.analysis.forward_trace.explanation_maps`, each
+          row divided by its maximum, uint8: ``raw`` (L, N), ``rollout`` (N,), ``flow`` (N,), ``gradient`` (K, N);
+        - ``lens`` (L, K) float32, the class token's logit-lens probabilities after every block;
+          ``probabilities`` (K,) float32; ``prediction`` (int);
+        - ``details``: :meth:`ExplainerState.detail` with the class token as the query, a list of lines for
+          every stage but ``blocks``, and for ``blocks`` an L x k nested list (layer, head) of line lists.
+    """
+    if not isinstance(state, ExplainerState):
+        raise TypeError(f"state must be an ExplainerState, got {type(state).__name__}.")
+    saved = (state.index, state.stage, state.layer, state.head, state.patch)
+    try:
+        indices = track(range(len(state.images)), "explainer: every image for the static site", unit="image",
+                        enabled=progress)
+        images = [_image_bundle(state.set_image(index)) for index in indices]
+    finally:
+        index, stage, layer, head, patch = saved
+        state.set_image(index).set_head(layer, head).set_stage(stage).select_patch(patch)
+    ramp = np.linspace(0, 1, 256)
+    return {
+        "format": BUNDLE_FORMAT, "stages": list(STAGES), "map_kinds": list(MAP_KINDS), "map_labels": MAP_LABELS,
+        "class_names": list(state.class_names), "num_layers": state.num_layers, "num_heads": state.num_heads,
+        "num_classes": state.num_classes,
+        "colormaps": {name: _encode(np.rint(colormaps[name](ramp)[:, :3] * 255).astype(np.uint8))
+                      for name in ("inferno", "viridis")},
+        "images": images,
+    }
+
+
+@functools.cache
+def _explainer_canvas_class() -> type:
+    """:class:`ExplainerCanvas`, made on first use: ``anywidget`` is imported only by the views (see the package)."""
+    import traitlets
+
+    from vit_edu.widgets.clickable_image import ClickableImage
+
+    class ExplainerCanvas(ClickableImage):
+        """The explainer's clickable picture, plus ``bundle``: the JSON of :func:`explainer_bundle`.
+
+        The bundle is synced so that a notebook executed with its widget state stored keeps it; the course's
+        static site then draws the explainer from it in the browser, without a kernel.
+        """
+
+        bundle = traitlets.Unicode("").tag(sync=True)
+
+        def _repr_keys(self):
+            # hundreds of kilobytes of JSON: not for the text repr
+            return [key for key in super()._repr_keys() if key != "bundle"]
+
+    ExplainerCanvas.__qualname__ = "ExplainerCanvas"
+    return ExplainerCanvas
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ExplainerCanvas":  # built lazily, see _explainer_canvas_class
+        return _explainer_canvas_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _free_name(folder: Path, stem: str, suffix: str) -> Path:
     path, number = folder / f"{stem}{suffix}", 1
     while path.exists():
@@ -432,14 +551,16 @@ def _free_name(folder: Path, stem: str, suffix: str) -> Path:
     return path
 
 
-def explainer_widget(state: ExplainerState, save_folder: str | Path = "."):
+def explainer_widget(state: ExplainerState, save_folder: str | Path = ".", bundle: bool = True):
     """The clickable explainer: image and map choices, the picture, the stage detail and save buttons.
+
+    With ``bundle`` (default) the picture, an :class:`ExplainerCanvas`, also carries
+    :func:`explainer_bundle` (every image is traced now, not on first choice), so that the exported
+    static site can show the explainer interactively without a kernel.
 
     Returns a ``VBox`` with handles ``.state``, ``.view``, ``.canvas``, ``.controls`` (a dict) and ``.detail``.
     """
     import ipywidgets as widgets
-
-    from vit_edu.widgets.clickable_image import ClickableImage
 
     view = ExplainerFigure(state, show_text=False)
     controls = {
@@ -452,7 +573,9 @@ def explainer_widget(state: ExplainerState, save_folder: str | Path = "."):
         "save_png": widgets.Button(description="save PNG"),
         "save_svg": widgets.Button(description="save SVG"),
     }
-    canvas = ClickableImage()
+    canvas = _explainer_canvas_class()()
+    if bundle:
+        canvas.bundle = json.dumps(explainer_bundle(state), separators=(",", ":"))
     canvas.layout.width = f"{view.figure.canvas.get_width_height()[0]}px"
     detail = widgets.HTML()
     saved = widgets.HTML()
