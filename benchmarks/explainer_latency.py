@@ -28,7 +28,7 @@ def build_widget(images: int):
 
     data = course_shapes(images, seed=4242)
     state = ExplainerState(load_course_model("shapes"), data.images, SHAPE_CLASSES)
-    return explainer_widget(state)
+    return explainer_widget(state, bundle=False)  # the static-site data is not what a click waits for
 
 
 def centre(view, ax, x: float, y: float) -> dict:
