@@ -22,6 +22,7 @@ from vit_edu.classroom.site import (
     WIDGET_VIEW,
     export_html,
     freeze_controls,
+    replace_explainers,
     replace_unbundled_widgets,
 )
 
@@ -37,7 +38,9 @@ needs_chromium = pytest.mark.skipif(find_chromium() is None and not os.environ.g
 
 
 def expected_counts(nb):
-    """Figures and widget views of a notebook, counted from its JSON."""
+    """Figures and widget views of a notebook, counted from its JSON (an explainer becomes HTML, not a view)."""
+    nb = copy.deepcopy(nb)
+    replace_explainers(nb)
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     figures = views = 0
     for cell in nb.cells:
