@@ -36,3 +36,19 @@ def _course_figure_style():
             figure._style_checked = True
             problems = figure_style_problems(figure)
             assert not problems, f"a figure breaks the course's figure style: {problems}"
+
+
+@pytest.fixture
+def perturbed_vit(tiny_vit):
+    """Factory of small ViTs whose every parameter is moved a little (fixed seed), in eval mode: a fresh head or
+    LayerNorm is 0 or 1 and would hide a swapped or missing piece."""
+
+    def make(**overrides):
+        model = tiny_vit(**overrides)
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+        return model.eval()
+
+    return make

@@ -16,13 +16,10 @@ LEVEL = 1 / 255  # one uint8 step
 
 
 @pytest.fixture
-def state(tiny_vit):
-    model = tiny_vit(depth=3, heads=2, weight_init="timm")
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+def state(perturbed_vit):
     images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    return ExplainerState(model.eval(), images, class_names=list("abcde"), names=["x", "y"])
+    return ExplainerState(perturbed_vit(depth=3, heads=2, weight_init="timm"), images, class_names=list("abcde"),
+                          names=["x", "y"])
 
 
 def decode(array: dict) -> np.ndarray:

@@ -14,13 +14,10 @@ from vit_edu.widgets.vit_explainer import ExplainerFigure, ExplainerState, expla
 
 
 @pytest.fixture
-def state(tiny_vit):
-    model = tiny_vit(depth=3, heads=2, weight_init="timm")
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+def state(perturbed_vit):
     images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    return ExplainerState(model.eval(), images, class_names=list("abcde"), names=["x", "y", "z"])
+    return ExplainerState(perturbed_vit(depth=3, heads=2, weight_init="timm"), images, class_names=list("abcde"),
+                          names=["x", "y", "z"])
 
 
 def pixels(png: bytes) -> np.ndarray:
