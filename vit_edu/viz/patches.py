@@ -48,7 +48,7 @@ def _check_divisible(picture: np.ndarray, patch_size: int) -> None:
                          "resize it first (the patch explorer shows how).")
 
 
-def sample_images_figure(images: Mapping[str, Any], size: float = 1.6) -> Figure:
+def sample_images_figure(images: Mapping[str, Any], size: float = 1.3) -> Figure:
     """The images side by side, each titled with its name and its H x W x C.
 
     Args:
@@ -144,7 +144,7 @@ def shuffle_image_patches(image: Any, patch_size: int, seed: int = 0) -> np.ndar
     return shuffled[0].permute(1, 2, 0).numpy()  # (H, W, C)
 
 
-def shuffled_patches_figure(image: Any, patch_sizes: Sequence[int], seed: int = 0, size: float = 2.0) -> Figure:
+def shuffled_patches_figure(image: Any, patch_sizes: Sequence[int], seed: int = 0, size: float = 1.5) -> Figure:
     """The image, then the image with its patches shuffled, once per patch size.
 
     Args:
