@@ -15,6 +15,7 @@ from vit_edu.config import PRESET_NAMES, ViTConfig, preset
 from vit_edu.counting import count_flops, count_parameters, flops_breakdown, parameter_breakdown
 from vit_edu.embeddings import ClassTokenAndPositions, resample_position_embeddings
 from vit_edu.init import init_weights
+from vit_edu.language import current_language, use_language
 from vit_edu.mlp import MLP
 from vit_edu.model import ViT
 from vit_edu.patches import PatchEmbedding, patchify, unpatchify
@@ -30,6 +31,7 @@ __all__ = [
     "ViTConfig",
     "attention",
     "count_flops",
+    "current_language",
     "count_parameters",
     "flops_breakdown",
     "init_weights",
@@ -40,6 +42,7 @@ __all__ = [
     "resample_position_embeddings",
     "save_checkpoint",
     "unpatchify",
+    "use_language",
 ]
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "vit_edu"
 
-CORE_ORDER = ("checks", "config", "patches", "embeddings", "attention", "mlp", "block", "init", "model", "counting")
+CORE_ORDER = ("language", "checks", "config", "patches", "embeddings", "attention", "mlp", "block", "init", "model", "counting")
 LAYERS = ("core", "checkpoints", "data", "training", "analysis", "viz", "widgets", "exercises", "course",
           "classroom", "cli")
 FACE = {"vit_edu", "vit_edu.__main__"}

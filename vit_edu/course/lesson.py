@@ -17,6 +17,8 @@ import os
 
 import torch
 
+from vit_edu.language import use_language
+
 THREADS_VARIABLE = "VIT_EDU_THREADS"
 SEED_VARIABLE = "VIT_EDU_SEED"
 
@@ -51,19 +53,22 @@ def lesson_seed(seed: int = 0) -> int:
     return seed if override is None else override
 
 
-def setup_lesson(seed: int = 0, threads: int = 2) -> int:
-    """Set torch's thread count, the global seed and the course's figure style for a lesson; return the seed.
+def setup_lesson(seed: int = 0, threads: int = 2, language: str = "en") -> int:
+    """Set torch's thread count, the global seed, the course's figure style and language for a lesson; return the seed.
 
     Args:
         seed: the lesson's seed (for initial weights, data order, ...).
         threads: the lesson's thread count; the course is budgeted for two CPU cores, and tiny
             models run as fast on one.
+        language: what the checks and widgets say, "en" or "zh" (the Chinese lessons in ``notebooks/zh``
+            pass "zh"; see :func:`vit_edu.language.use_language`).
 
     Returns:
         The seed in force (``VIT_EDU_SEED`` overrides ``seed``).
     """
     from vit_edu.viz.render import apply_course_style
 
+    use_language(language)
     seed = lesson_seed(seed)
     torch.set_num_threads(lesson_threads(threads))
     torch.manual_seed(seed)

@@ -1,0 +1,96 @@
+"""The course's two languages: every text the package says to a student through ``tr`` has a Chinese
+entry with the same fields, no entry is left over, and the language switch works."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import vit_edu
+from vit_edu.language import LOCALE, catalogue, fields, tr, use_language
+
+PACKAGE = Path(vit_edu.__file__).resolve().parent
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def tr_calls() -> list[tuple[str, int, str | None]]:
+    """(file, line, the English template or None when it is not a literal) of every ``tr(...)`` call.
+
+    The template is a string literal, or the name of a module-level constant assigned one."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                     and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                     for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr":
+                first = node.args[0] if node.args else None
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    template = first.value
+                elif isinstance(first, ast.Name):
+                    template = constants.get(first.id)
+                else:
+                    template = None
+                found.append((str(path.relative_to(PACKAGE)), node.lineno, template))
+    return found
+
+
+def keys() -> dict[str, str]:
+    """English template -> where it is used."""
+    used = {}
+    for where, line, template in tr_calls():
+        if template is not None:
+            used.setdefault(template, f"{where}:{line}")
+    return used
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    yield
+    use_language("en")
+
+
+def test_the_package_speaks_through_tr():
+    assert len(keys()) >= 150, "the check diagnoses and widget labels go through vit_edu.language.tr"
+
+
+def test_every_tr_key_is_a_literal_template():
+    bad = [f"{where}:{line}" for where, line, template in tr_calls() if template is None]
+    assert not bad, ("tr(...) needs the English text as a string literal or a module constant holding one "
+                     f"(not an f-string or an expression): {bad}")
+
+
+def test_every_key_has_a_chinese_entry_with_the_same_fields():
+    chinese = catalogue("zh")
+    missing = [f"{where}: {key!r}" for key, where in keys().items() if key not in chinese]
+    assert not missing, "no Chinese entry in vit_edu/locale/zh/*.toml for:\n" + "\n".join(missing)
+    differ = [key for key in keys() if fields(key) != fields(chinese[key])]
+    assert not differ, f"the Chinese entry has other {{fields}} than the English template: {differ}"
+
+
+def test_no_entry_is_left_over_and_every_entry_is_chinese():
+    used = keys()
+    unused = [key for key in catalogue("zh") if key not in used]
+    assert not unused, f"entries in vit_edu/locale/zh that no tr(...) uses any more: {unused}"
+    english = [key for key, text in catalogue("zh").items() if not CJK.search(text) and re.search("[A-Za-z]{4}", key)]
+    assert not english, f"entries whose Chinese text has no Chinese in it: {english}"
+    assert sorted(path.name for path in (LOCALE / "zh").glob("*.toml"))
+
+
+def test_use_language_switches_and_refuses_unknown_languages():
+    key = next(key for key in keys() if fields(key))
+    values = dict.fromkeys(fields(key), 1)
+    use_language("zh")
+    assert vit_edu.current_language() == "zh"
+    assert tr(key, **values) == catalogue("zh")[key].format(**values) != key.format(**values)
+    use_language("en")
+    assert tr(key, **values) == key.format(**values)
+    assert tr("no such message") == "no such message"
+    with pytest.raises(ValueError, match="'zh'"):
+        use_language("chinese")
+    with pytest.raises(TypeError, match="language"):
+        use_language(None)

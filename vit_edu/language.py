@@ -1,0 +1,68 @@
+"""The language of what the course says to a student: English (the default) or Chinese.
+
+Every text the package writes for a student (a check's diagnosis, a widget's label) goes through
+:func:`tr` with its English wording as the key::
+
+    tr("`{name}` returned None: did you forget the `return`?", name=name)
+
+In English that is the text itself; after ``use_language("zh")`` it is the Chinese entry with the same
+key in ``vit_edu/locale/zh/*.toml`` (one file per module), formatted with the same fields. A Chinese
+lesson calls ``vit_edu.use_language("zh")`` in its first cell. ``tests/course/test_language.py`` checks
+that every ``tr`` key in the package has a Chinese entry with the same ``{fields}`` and that no entry is
+left over.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+import tomllib
+from pathlib import Path
+
+LANGUAGES = ("en", "zh")
+LOCALE = Path(__file__).resolve().parent / "locale"
+
+_current = "en"
+
+
+def use_language(language: str) -> None:
+    """Make the course speak ``language`` ("en" or "zh") from now on, in this Python process."""
+    global _current
+    if not isinstance(language, str):
+        raise TypeError(f"language must be a string such as 'zh', got {type(language).__name__}.")
+    if language not in LANGUAGES:
+        raise ValueError(f"language={language!r} is not one of the course's languages {LANGUAGES}; "
+                         "use 'en' for English or 'zh' for Chinese (中文).")
+    _current = language
+
+
+def current_language() -> str:
+    """The language :func:`use_language` chose last ("en" until then)."""
+    return _current
+
+
+def fields(template: str) -> set[str]:
+    """The names of the ``{fields}`` in a template (``{{`` and ``}}`` are literal braces)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+@functools.cache
+def catalogue(language: str) -> dict[str, str]:
+    """English template -> its translation, from every ``vit_edu/locale/<language>/*.toml``."""
+    entries: dict[str, str] = {}
+    for path in sorted((LOCALE / language).glob("*.toml")):
+        with path.open("rb") as file:
+            for entry in tomllib.load(file).get("message", []):
+                if entry["en"] in entries and entries[entry["en"]] != entry[language]:
+                    raise ValueError(f"{path.name}: the message {entry['en']!r} is translated twice, differently.")
+                entries[entry["en"]] = entry[language]
+    return entries
+
+
+def tr(text: str, /, **values: object) -> str:
+    """``text`` (an English template) in the current language, its ``{fields}`` filled from ``values``.
+
+    A text with no Chinese entry stays English rather than failing: a student still reads the message.
+    """
+    template = text if _current == "en" else catalogue(_current).get(text, text)
+    return template.format(**values) if values else template
