@@ -13,7 +13,10 @@
 - every progress bar in a lesson's stored outputs kept as the one line it ends as
   (``vit_edu.training.progress.collapse_redrawn_output``), as JupyterLab shows it;
 - the **student edition** in ``student_edition/``: every lesson with its exercises open, hidden tests
-  and outputs removed (``vit_edu.classroom.editions``); the README's course command opens it.
+  and outputs removed (``vit_edu.classroom.editions``); the README's course command opens it;
+- the same for the **Chinese edition** (``notebooks/zh``, built by ``scripts/chinese_edition.py``): its
+  header cards, term tables, index, progress bars and ``student_edition/zh/``, and the course map of
+  ``README.zh.md``.
 
     python scripts/sync_lessons.py           # rewrite what differs
     python scripts/sync_lessons.py --check   # only report it (exit 1 if anything differs)
@@ -45,10 +48,12 @@ from vit_edu.viz.render import figure_to_png
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+CHINESE = NOTEBOOKS / "zh"
 INDEX = NOTEBOOKS / "00_index.ipynb"
 STUDENT_EDITION = ROOT / "student_edition"
 RUN_TIMES = ROOT / "benchmarks" / "results" / "notebook_portability.json"
 DOCUMENTS = {ROOT / "README.md": [("course-map", "notebooks/")],
+             ROOT / "README.zh.md": [("course-map-zh", "notebooks/zh/")],
              ROOT / "docs" / "for_teachers.md": [("session-plan", ""), ("exercises", "../notebooks/")]}
 WHEN = {"prediction": "in class, before running the cell that answers it",
         "exercise": "in class after the section it practises, or as homework"}
@@ -71,6 +76,12 @@ ARCHITECTURE = (
     "to every token, $L$ pre-norm encoder blocks (right) mix the tokens, and the MLP head reads the class "
     "token's output. Every lesson opens with a strip of this figure, the parts it is about in colour.*"
 )
+ARCHITECTURE_ZH = (
+    "![仿照论文图 1 画的 Vision Transformer](attachment:vit.png)\n\n"
+    "*从下往上读：图像被切成图像块，每个展平的图像块由同一个矩阵 $E$ 投影成 $D$ 个数，前面放一个可学习的 [class] "
+    "词元，每个词元加上位置嵌入，$L$ 个前置归一化的编码器块（右）混合这些词元，MLP 头读取类别词元的输出。"
+    "每一课都以这张图的一条开头，本课讲到的部件是彩色的。*"
+)
 
 
 def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
@@ -83,8 +94,20 @@ def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
             "terms": (term_table(lesson.topic), None),
         }
     labels = {lesson.topic: f"[{lesson.label}]({lesson.filename})" for lesson in load_catalogue()}
-    cells[INDEX] = {"architecture": (ARCHITECTURE, png_attachment("vit.png", architecture_figure())),
+    architecture = png_attachment("vit.png", architecture_figure())
+    cells[INDEX] = {"architecture": (ARCHITECTURE, architecture),
                     "course-map": (course_map(seconds), None), "glossary": (glossary_table(labels), None)}
+    # The Chinese edition (vit_edu.course.translation): the same cells in Chinese, once it is built.
+    for lesson in load_catalogue():
+        if (CHINESE / lesson.filename).is_file():
+            cells[CHINESE / lesson.filename] = {
+                "header": (header_markdown(lesson, seconds, "zh"), cells[NOTEBOOKS / lesson.filename]["header"][1]),
+                "terms": (term_table(lesson.topic, "zh"), None),
+            }
+    if (CHINESE / INDEX.name).is_file():
+        cells[CHINESE / INDEX.name] = {"architecture": (ARCHITECTURE_ZH, architecture),
+                                       "course-map": (course_map(seconds, language="zh"), None),
+                                       "glossary": (glossary_table(labels, "zh"), None)}
     return cells
 
 
@@ -112,29 +135,31 @@ def exercise_list(link_prefix: str = "") -> str:
 def expected_blocks() -> dict[Path, list[tuple[str, str]]]:
     """document -> [(marker name, the text between its markers)]."""
     seconds = run_seconds()
-    texts = {"course-map": lambda prefix: course_map(seconds, prefix), "session-plan": lambda prefix: session_plan(),
-             "exercises": exercise_list}
+    texts = {"course-map": lambda prefix: course_map(seconds, prefix),
+             "course-map-zh": lambda prefix: course_map(seconds, prefix, language="zh"),
+             "session-plan": lambda prefix: session_plan(), "exercises": exercise_list}
     return {path: [(marker, texts[marker](prefix)) for marker, prefix in blocks] for path, blocks in DOCUMENTS.items()}
 
 
-def student_editions() -> dict[Path, str]:
-    """student_edition/NN_name.ipynb -> the text it must hold: the instructor lesson with exercises open."""
-    return {STUDENT_EDITION / path.name: nbformat.writes(student_notebook(nbformat.read(path, as_version=4))) + "\n"
-            for path in lesson_paths(NOTEBOOKS)}
+def student_editions(source: Path, target: Path) -> dict[Path, str]:
+    """target/NN_name.ipynb -> the text it must hold: the instructor lesson in ``source`` with exercises open."""
+    return {target / path.name: nbformat.writes(student_notebook(nbformat.read(path, as_version=4))) + "\n"
+            for path in lesson_paths(source)}
 
 
-def sync_student_editions(check: bool) -> list[str]:
-    """Write (or with ``check`` only compare) the student edition; returns what differed."""
-    wanted = student_editions()
-    stale = [path for path in sorted(STUDENT_EDITION.glob("[0-9][0-9]_*.ipynb")) if path not in wanted]
+def sync_student_editions(check: bool, source: Path = NOTEBOOKS, target: Path = STUDENT_EDITION) -> list[str]:
+    """Write (or with ``check`` only compare) the student edition of ``source`` in ``target``; returns what
+    differed."""
+    wanted = student_editions(source, target)
+    stale = [path for path in sorted(target.glob("[0-9][0-9]_*.ipynb")) if path not in wanted]
     differ = [path for path, text in wanted.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if not check:
-        STUDENT_EDITION.mkdir(exist_ok=True)
+        target.mkdir(exist_ok=True)
         for path in differ:
             path.write_text(wanted[path], encoding="utf-8")
         for path in stale:  # a lesson that was renamed or removed: its generated copy goes too
             path.unlink()
-    return [f"student_edition/{path.name}" + (" (no such lesson)" if path in stale else "") for path in differ + stale]
+    return [str(path.relative_to(ROOT)) + (" (no such lesson)" if path in stale else "") for path in differ + stale]
 
 
 def _block(marker: str) -> re.Pattern:
@@ -186,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.check:
                     path.write_text(document[:match.start(2)] + text + document[match.end(2):], encoding="utf-8")
     stale += sync_student_editions(args.check)
+    if CHINESE.is_dir() and list(CHINESE.glob("[0-9][0-9]_*.ipynb")):
+        stale += sync_student_editions(args.check, CHINESE, STUDENT_EDITION / "zh")
     for name in stale:
         print(("differs: " if args.check else "rewrote: ") + name)
     return 1 if args.check and stale else 0

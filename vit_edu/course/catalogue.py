@@ -36,6 +36,8 @@ class Lesson:
     study: int
     stages: tuple[str, ...]
     session: int
+    title_zh: str = ""
+    learn_zh: str = ""
 
     @property
     def label(self) -> str:
@@ -48,7 +50,7 @@ class Lesson:
         return f"{self.label}_{self.topic}.ipynb"
 
 
-_FIELDS = ("topic", "title", "learn", "paper", "study", "stages", "session")
+_FIELDS = ("topic", "title", "title_zh", "learn", "learn_zh", "paper", "study", "stages", "session")
 
 
 def _lesson(number: int, entry: object) -> Lesson:
@@ -60,7 +62,7 @@ def _lesson(number: int, entry: object) -> Lesson:
         raise ValueError(f"catalogue.toml: lesson {entry['topic']!r} has stages {unknown or stages}; choose among "
                          f"{tuple(STAGES)}.")
     return Lesson(number, entry["topic"], entry["title"], entry["learn"], entry["paper"], int(entry["study"]), stages,
-                  int(entry["session"]))
+                  int(entry["session"]), entry["title_zh"], entry["learn_zh"])
 
 
 @functools.cache
@@ -89,23 +91,55 @@ def lesson(topic: str) -> Lesson:
     raise ValueError(f"no lesson {topic!r}; the lessons are {[entry.topic for entry in load_catalogue()]}.")
 
 
-def format_run_time(seconds: float) -> str:
-    """A measured run time as a reader wants it: "about 10 s", "about 2 min" (rounded up, never "0 s")."""
+def format_run_time(seconds: float, language: str = "en") -> str:
+    """A measured run time as a reader wants it: "about 10 s", "about 2 min" (rounded up, never "0 s");
+    in Chinese "约 10 秒", "约 2 分钟"."""
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}.")
+    _check_language(language)
     if seconds < 90:
-        return f"about {max(5, 5 * math.ceil(seconds / 5))} s"
-    return f"about {math.ceil(seconds / 30) / 2:g} min"
+        amount, unit = max(5, 5 * math.ceil(seconds / 5)), ("s", "秒")
+    else:
+        amount, unit = f"{math.ceil(seconds / 30) / 2:g}", ("min", "分钟")
+    return f"约 {amount} {unit[1]}" if language == "zh" else f"about {amount} {unit[0]}"
 
 
-def _run_time(run_seconds: Mapping[str, float], topic: str) -> str:
+def _check_language(language: str) -> None:
+    if language not in ("en", "zh"):
+        raise ValueError(f"language={language!r}: the catalogue has 'en' and 'zh' texts.")
+
+
+def _run_time(run_seconds: Mapping[str, float], topic: str, language: str = "en") -> str:
     if topic not in run_seconds:
         raise ValueError(f"no measured run time for lesson {topic!r}; run benchmarks/notebook_portability.py.")
-    return format_run_time(run_seconds[topic])
+    return format_run_time(run_seconds[topic], language)
 
 
-def header_markdown(entry: Lesson, run_seconds: Mapping[str, float]) -> str:
+_PAPER_ZH = (("Eq. ", "式 "), ("Fig. ", "图 "), ("Table ", "表 "), ("App. ", "附录 "))
+
+
+def paper_sections(entry: Lesson, language: str = "en") -> str:
+    """The paper sections a lesson covers, as written in ``language`` ("Fig. 7" is "图 7" in Chinese)."""
+    _check_language(language)
+    text = entry.paper
+    if language == "zh":
+        for english, chinese in _PAPER_ZH:
+            text = text.replace(english, chinese)
+    return text
+
+
+def header_markdown(entry: Lesson, run_seconds: Mapping[str, float], language: str = "en") -> str:
     """A lesson's header card: title, the "you are here" strip (attachment :data:`STRIP_NAME`), paper, times."""
+    _check_language(language)
+    if language == "zh":
+        return "\n".join([
+            f"# 第 {entry.label} 课 — {entry.title_zh}",
+            "",
+            f"![本课所在的位置：本课讲到的 ViT 部件是彩色的](attachment:{STRIP_NAME})",
+            "",
+            f"**论文：** {paper_sections(entry, language)} · **学习时间：** 约 {entry.study} 分钟 · "
+            f"**运行时间：** 在 2 个 CPU 核上{_run_time(run_seconds, entry.topic, language)}",
+        ])
     return "\n".join([
         f"# Lesson {entry.label} — {entry.title}",
         "",
@@ -116,16 +150,25 @@ def header_markdown(entry: Lesson, run_seconds: Mapping[str, float]) -> str:
     ])
 
 
-def course_map(run_seconds: Mapping[str, float], link_prefix: str = "") -> str:
+def course_map(run_seconds: Mapping[str, float], link_prefix: str = "", language: str = "en") -> str:
     """The course map as a markdown table: number, linked title, what you learn, paper, study and run time.
 
     Args:
         run_seconds: topic -> measured run time of the lesson in seconds.
         link_prefix: put before each file name in the links (e.g. ``"notebooks/"`` from the README).
+        language: "en" or "zh" (titles, contents and headings in Chinese).
     """
+    _check_language(language)
+    total = sum(entry.study for entry in load_catalogue())
+    if language == "zh":
+        rows = [f"| {entry.label} | [{entry.title_zh}]({link_prefix}{entry.filename}) | {entry.learn_zh} | "
+                f"{paper_sections(entry, language)} | {entry.study} 分钟 | "
+                f"{_run_time(run_seconds, entry.topic, language)} |" for entry in load_catalogue()]
+        return "\n".join(["| # | 课 | 学什么 | 论文 | 学习时间 | 运行时间 |", "|---|---|---|---|---|---|", *rows, "",
+                          f"学习时间合计：约 {round(total / 60, 1):g} 小时。运行时间：每课单独在 2 个 CPU 核上运行，"
+                          "由 `benchmarks/notebook_portability.py` 测得（英文版的课）。"])
     rows = [f"| {entry.label} | [{entry.title}]({link_prefix}{entry.filename}) | {entry.learn} | {entry.paper} | "
             f"{entry.study} min | {_run_time(run_seconds, entry.topic)} |" for entry in load_catalogue()]
-    total = sum(entry.study for entry in load_catalogue())
     return "\n".join(["| # | lesson | what you learn | paper | study time | run time |",
                       "|---|---|---|---|---|---|", *rows, "",
                       f"Study time in all: about {round(total / 60, 1):g} hours. Run time: each lesson alone on 2 CPU "

@@ -2,9 +2,10 @@
 
 The term pairs live in ``vit_edu/course/glossary.toml``, one ``[[term]]`` each: the English term, its
 Chinese term, a one-line meaning, the lessons (by topic, e.g. ``"patching"``) whose table shows it
-and an optional note on a common mistranslation. Each lesson shows :func:`term_table` of its topic in a
+and an optional note on a common mistranslation, and the meaning and note in Chinese
+(``meaning_zh``, ``note_zh``) for the Chinese lessons' tables. Each lesson shows :func:`term_table` of its topic in a
 markdown cell tagged ``terms``, the course index shows :func:`glossary_table`;
-``python scripts/update_term_tables.py`` rewrites those cells and ``tests/course/test_glossary.py``
+``python scripts/sync_lessons.py`` rewrites those cells and ``tests/course/test_glossary.py``
 fails when a lesson's table and the glossary disagree.
 
     from vit_edu.course.glossary import load_glossary, term_table
@@ -29,20 +30,25 @@ class Term:
     meaning: str
     lessons: tuple[str, ...]
     note: str = ""
+    meaning_zh: str = ""
+    note_zh: str = ""
 
 
 def _term(index: int, entry: object) -> Term:
     if not isinstance(entry, dict):
         raise ValueError(f"glossary.toml: term {index} must be a table, got {entry!r}.")
-    unknown = sorted(set(entry) - {"en", "zh", "meaning", "lessons", "note"})
-    missing = [key for key in ("en", "zh", "meaning", "lessons") if key not in entry]
+    unknown = sorted(set(entry) - {"en", "zh", "meaning", "meaning_zh", "lessons", "note", "note_zh"})
+    missing = [key for key in ("en", "zh", "meaning", "meaning_zh", "lessons") if key not in entry]
+    if "note" in entry and "note_zh" not in entry:
+        missing.append("note_zh")
     if unknown or missing:
         raise ValueError(f"glossary.toml: term {index} ({entry.get('en', '?')}) has unknown keys {unknown} "
                          f"or lacks {missing}.")
     lessons = entry["lessons"]
     if not isinstance(lessons, list) or not lessons or not all(isinstance(topic, str) for topic in lessons):
         raise ValueError(f"glossary.toml: term {entry['en']!r} must list its lessons' topics, e.g. ['patching'].")
-    return Term(entry["en"], entry["zh"], entry["meaning"], tuple(lessons), entry.get("note", ""))
+    return Term(entry["en"], entry["zh"], entry["meaning"], tuple(lessons), entry.get("note", ""),
+                entry["meaning_zh"], entry.get("note_zh", ""))
 
 
 @functools.cache
@@ -67,25 +73,42 @@ def lesson_terms(topic: str) -> list[Term]:
     return terms
 
 
-def _meaning(term: Term) -> str:
+def _meaning(term: Term, language: str = "en") -> str:
+    if language == "zh":
+        return f"{term.meaning_zh}*（{term.note_zh}）*" if term.note_zh else term.meaning_zh
     return f"{term.meaning} *({term.note})*" if term.note else term.meaning
 
 
-def term_table(topic: str) -> str:
-    """The markdown term table of one lesson: English, 中文, meaning."""
+def _check_language(language: str) -> None:
+    if language not in ("en", "zh"):
+        raise ValueError(f"language={language!r}: the glossary has 'en' (English first) and 'zh' (Chinese first).")
+
+
+def term_table(topic: str, language: str = "en") -> str:
+    """The markdown term table of one lesson: English, 中文, meaning (with ``language="zh"``: 中文, English, 含义)."""
+    _check_language(language)
+    if language == "zh":
+        rows = [f"| {term.zh} | {term.en} | {_meaning(term, language)} |" for term in lesson_terms(topic)]
+        return "\n".join(["**术语**（English terms）", "", "| 中文 | English | 含义 |", "|---|---|---|", *rows])
     rows = [f"| {term.en} | {term.zh} | {_meaning(term)} |" for term in lesson_terms(topic)]
     return "\n".join(["**Terms** (中文术语)", "", "| English | 中文 | meaning |", "|---|---|---|", *rows])
 
 
-def glossary_table(lesson_labels: Mapping[str, str]) -> str:
+def glossary_table(lesson_labels: Mapping[str, str], language: str = "en") -> str:
     """The whole glossary as one markdown table; its last column names the lesson that introduces each term.
 
     Args:
         lesson_labels: topic -> how to name that lesson in the table (e.g. a link to it).
+        language: "en" (English first) or "zh" (Chinese first, meanings in Chinese).
     """
+    _check_language(language)
     missing = sorted({term.lessons[0] for term in load_glossary()} - set(lesson_labels))
     if missing:
         raise ValueError(f"lesson_labels lacks the lessons {missing}.")
+    if language == "zh":
+        rows = [f"| {term.zh} | {term.en} | {_meaning(term, language)} | {lesson_labels[term.lessons[0]]} |"
+                for term in load_glossary()]
+        return "\n".join(["| 中文 | English | 含义 | 首次出现 |", "|---|---|---|---|", *rows])
     rows = [f"| {term.en} | {term.zh} | {_meaning(term)} | {lesson_labels[term.lessons[0]]} |"
             for term in load_glossary()]
     return "\n".join(["| English | 中文 | meaning | introduced in |", "|---|---|---|---|", *rows])
