@@ -159,7 +159,7 @@ def test_the_index_is_a_course_map(tmp_path):
     from vit_edu.course.catalogue import load_catalogue
 
     lessons = load_catalogue()[:2]
-    export_html(tmp_path, lessons=[lesson.label for lesson in lessons], execute=False)
+    export_html(tmp_path, lessons=[lesson.label for lesson in lessons], execute=False, languages=["en"])
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     for lesson in lessons:
         assert f'href="{lesson.filename.removesuffix(".ipynb")}.html">{lesson.title}</a>' in index
@@ -169,20 +169,51 @@ def test_the_index_is_a_course_map(tmp_path):
 
 @pytest.mark.slow
 def test_export_guards_files_and_arguments(tmp_path):
-    [page] = export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False)
+    [page] = export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False, languages=["en"])
     assert page.name == f"{LESSONS[0].stem}.html" and (tmp_path / "index.html").is_file()
     assert (tmp_path / "_static" / "embed-amd.js").is_file() and (tmp_path / "_static" / "mathjax").is_dir()
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False)
-    export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False, overwrite=True)
+        export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False, languages=["en"])
+    export_html(tmp_path, lessons=[LESSONS[0].stem], execute=False, overwrite=True, languages=["en"])
     with pytest.raises(TypeError, match="mathjax"):
         export_html(tmp_path / "b", lessons=[LESSONS[0].stem], execute=False, mathjax=True)
+
+
+@pytest.mark.slow
+def test_the_site_speaks_both_languages(tmp_path):
+    """The Chinese pages sit in zh/, every page links to its twin, and the site's own words follow the page."""
+    from vit_edu.course.catalogue import load_catalogue
+    from vit_edu.language import catalogue, current_language
+
+    english, chinese = export_html(tmp_path, lessons=[EXECUTED_LESSON], execute=False)
+    assert chinese == tmp_path / "zh" / english.name and current_language() == "en"
+    english_page, chinese_page = english.read_text(encoding="utf-8"), chinese.read_text(encoding="utf-8")
+    assert f'href="zh/{english.name}" hreflang="zh"' in english_page
+    assert f'href="../{english.name}" hreflang="en"' in chinese_page
+    assert 'src="../_static/require.js"' in chinese_page and 'src="_static/' not in chinese_page
+    explore = catalogue("zh")[EXPLORE_NOTE]
+    assert explore in chinese_page and EXPLORE_NOTE not in chinese_page and EXPLORE_NOTE in english_page
+    lesson = next(entry for entry in load_catalogue() if entry.filename == f"{EXECUTED_LESSON}.ipynb")
+    index = (tmp_path / "zh" / "index.html").read_text(encoding="utf-8")
+    assert f">{lesson.title_zh}</a>" in index and f"{lesson.study} 分钟" in index and "约 " in index
+    assert 'href="../index.html" hreflang="en"' in index and '<html lang="zh">' in index
+    assert 'href="zh/index.html" hreflang="zh"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+    only_english = tmp_path / "lessons"
+    only_english.mkdir()
+    nbformat.write(nbformat.read(NOTEBOOKS / f"{EXECUTED_LESSON}.ipynb", as_version=4),
+                   only_english / f"{EXECUTED_LESSON}.ipynb")
+    with pytest.raises(ValueError, match=r"python scripts/chinese_edition\.py"):
+        export_html(tmp_path / "b", source=only_english, execute=False, languages=["zh"])
+    with pytest.raises(ValueError, match="'en', 'zh'"):
+        export_html(tmp_path / "c", lessons=[EXECUTED_LESSON], execute=False, languages=["fr"])
+    with pytest.raises(TypeError, match="list"):
+        export_html(tmp_path / "d", lessons=[EXECUTED_LESSON], execute=False, languages="zh")
 
 
 @pytest.fixture(scope="module")
 def stored_site(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("site")
-    export_html(outdir, execute=False)
+    export_html(outdir, execute=False, languages=["en"])  # the Chinese pages: test_the_site_speaks_both_languages
     return outdir
 
 

@@ -38,12 +38,14 @@ def _run_export_html(args: argparse.Namespace) -> int:
     try:
         pages = export_html(args.outdir, source=args.source, lessons=_lessons(args.lessons), overwrite=args.force,
                             execute=not args.no_execute, mathjax=None if args.mathjax == "none" else args.mathjax,
-                            timeout=args.timeout, progress=True)
+                            timeout=args.timeout, progress=True,
+                            languages=None if args.languages is None else args.languages.split(","))
     except RuntimeError as error:  # a lesson failed: its cell's error follows on the next lines
         return _error(error, one_line=False)
     except (OSError, TypeError, ValueError) as error:
         return _error(error)
-    print(f"wrote {len(pages)} lesson pages and index.html to {args.outdir}; open {args.outdir}/index.html")
+    chinese = " (Chinese pages in zh/)" if any(page.parent.name == "zh" for page in pages) else ""
+    print(f"wrote {len(pages)} lesson pages and index.html to {args.outdir}{chinese}; open {args.outdir}/index.html")
     return 0
 
 
@@ -67,4 +69,7 @@ def add_classroom_commands(commands) -> None:
     parser.add_argument("--mathjax", default="local",
                         help="'local' (vendored MathJax 3, works offline), 'none' (LaTeX source) or a URL")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    parser.add_argument("--languages", default=None,
+                        help="comma-separated editions, 'en', 'zh' or 'en,zh' (default: English, and Chinese when "
+                             "SOURCE/zh holds the lessons)")
     parser.set_defaults(handler=_run_export_html)

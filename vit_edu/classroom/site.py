@@ -22,6 +22,10 @@ displays it becomes a ``<div>``, the bundle as ``<script type="application/json"
 ``_static/vit_explainer.js``, which draws the explainer in the browser (stages, maps, patches, heads,
 logit lens) from that data alone; the explainer's widget models leave the page's widget state.
 
+The Chinese edition (``notebooks/zh``, see :mod:`vit_edu.course.translation`) becomes ``zh/`` beside the
+English pages, with its own index; every page links to the same page in the other language, and the
+notes the site writes (above) are in the page's language.
+
 The index page is the course map: each lesson's title, what it teaches, its paper sections and its
 study and run times (from the course catalogue and the lesson's header card).
 """
@@ -42,6 +46,7 @@ import nbformat
 
 from vit_edu.checks import check_int, check_output_path
 from vit_edu.classroom.editions import lesson_paths
+from vit_edu.language import current_language, tr, use_language
 from vit_edu.widgets.picture import png_size
 
 STATIC_DIR = "_static"
@@ -51,6 +56,7 @@ MATHJAX_FILES = ("mathjax/tex-svg-full.js", "mathjax/LICENSE")
 BUNDLED_WIDGET_MODULES = ("@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# The notes below are English templates of vit_edu.language.tr: a Chinese page shows their Chinese entries.
 KERNEL_ONLY_NOTE = ("<em>This interactive view needs a running Python kernel: open the lesson in JupyterLab. "
                     "The static figure beside it shows the same picture.</em>")
 MISSING_STATE_NOTE = ("<em>An interactive view was here, but its state was not saved with the notebook: run the "
@@ -189,7 +195,7 @@ def _fallback_state(model_id: str, png: bytes | None) -> dict[str, dict]:
     if png:  # shown at its own pixel width, as an <img> would be
         widget = ipywidgets.Image(value=png, format="png", width=str(png_size(png)[0]))
     else:
-        widget = ipywidgets.HTML(value=KERNEL_ONLY_NOTE)
+        widget = ipywidgets.HTML(value=tr(KERNEL_ONLY_NOTE))
     try:
         state = dependency_state([widget], drop_defaults=True)
         main_id = widget.model_id
@@ -227,7 +233,7 @@ def replace_unbundled_widgets(nb: nbformat.NotebookNode) -> dict[str, str]:
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is not None and view.get("model_id") not in widget_state:
-                output["data"] = {"text/html": MISSING_STATE_NOTE,
+                output["data"] = {"text/html": tr(MISSING_STATE_NOTE),
                                   "text/plain": "(an interactive view: run the lesson in JupyterLab to explore it)"}
                 replaced[view.get("model_id", "")] = "missing"
     return replaced
@@ -254,7 +260,7 @@ def freeze_controls(nb: nbformat.NotebookNode) -> int:
         for output in cell.get("outputs", []):
             outputs.append(output)
             if output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") in widget_state:
-                outputs.append(nbformat.v4.new_output("display_data", data={"text/html": EXPLORE_NOTE,
+                outputs.append(nbformat.v4.new_output("display_data", data={"text/html": tr(EXPLORE_NOTE),
                                                                             "text/plain": "(run in JupyterLab)"}))
         if "outputs" in cell:
             cell["outputs"] = outputs
@@ -270,52 +276,78 @@ def execute_lesson(nb: nbformat.NotebookNode, cwd: str | Path, timeout: int = 60
     return nb
 
 
-def _nav(paths: list[Path], index: int) -> str:
-    links = ['<a href="index.html">Course index</a>']
+LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
+
+
+def _nav(paths: list[Path], index: int, switch: str = "") -> str:
+    """The links above and below a page: previous lesson, course index, next lesson, the other language."""
+    links = [f'<a href="index.html">{html.escape(tr("Course index"))}</a>']
     if index > 0:
         links.insert(0, f'<a href="{paths[index - 1].stem}.html">&larr; {html.escape(paths[index - 1].stem)}</a>')
     if index + 1 < len(paths):
         links.append(f'<a href="{paths[index + 1].stem}.html">{html.escape(paths[index + 1].stem)} &rarr;</a>')
+    if switch:
+        links.append(switch)
     return f'<nav class="vit-edu-nav" style="margin:1em 0;font-family:sans-serif">{" | ".join(links)}</nav>'
 
 
+def _switch(language: str, languages: list[str], page: str) -> str:
+    """The link to the same page in the other language ("" when the site has one language)."""
+    if len(languages) < 2:
+        return ""
+    other = next(code for code in languages if code != language)
+    target = f"zh/{page}" if other == "zh" else f"../{page}"
+    return (f'<a class="vit-edu-language" href="{target}" hreflang="{other}" lang="{other}">'
+            f'{LANGUAGE_NAMES[other]}</a>')
+
+
 def _run_time(nb: nbformat.NotebookNode) -> str:
-    """The run time the lesson's header card states ("about 10 s"), or "" when it has none."""
+    """The run time the lesson's header card states ("about 10 s", "约 10 秒"), or "" when it has none."""
     for cell in nb.cells[:2]:
-        match = re.search(r"\*\*Run time:\*\*\s*([^·\n]+?)(?: on [^·\n]*)?$", cell.source, flags=re.M)
+        match = (re.search(r"\*\*Run time:\*\*\s*([^·\n]+?)(?: on [^·\n]*)?$", cell.source, flags=re.M)
+                 or re.search(r"\*\*运行时间：\*\*\s*(?:在[^·\n]*?核上)?([^·\n]+?)$", cell.source, flags=re.M))
         if cell.cell_type == "markdown" and match:
             return match.group(1).strip()
     return ""
 
 
-def _index_page(entries: list[tuple[Path, str, str]], mathjax_url: str) -> str:
+INDEX_TITLE = "vit_edu &mdash; the Vision Transformer, built and seen step by step"
+INDEX_INTRO = ("The lessons as they were last run: code, outputs, figures and widgets in their last state. To move a "
+               "slider or click a patch, run the lessons in JupyterLab (see the repository's README).")
+
+
+def _index_page(entries: list[tuple[Path, str, str]], mathjax_url: str, language: str = "en", switch: str = "") -> str:
     """The site's course map: one row per lesson with what it teaches, paper, study and run time."""
     from nbconvert.filters import markdown2html
 
-    from vit_edu.course.catalogue import load_catalogue
+    from vit_edu.course.catalogue import load_catalogue, paper_sections
 
     catalogue = {lesson.filename: lesson for lesson in load_catalogue()}
     rows = []
     for path, title, run_time in entries:
         lesson = catalogue.get(path.name)
-        learn = markdown2html(lesson.learn).removeprefix("<p>").removesuffix("</p>").strip() if lesson else ""
+        learn = lesson.learn_zh if lesson and language == "zh" else lesson.learn if lesson else ""
+        learn = markdown2html(learn).removeprefix("<p>").removesuffix("</p>").strip()
+        title = re.sub(r"^(Lesson [0-9]+|第 [0-9]+ 课) — ", "", title)
+        study = tr("{minutes} min", minutes=lesson.study) if lesson else ""
         rows.append(f'<tr><td>{html.escape(path.stem[:2])}</td><td><a href="{path.stem}.html">'
-                    f'{html.escape(re.sub(r"^Lesson [0-9]+ — ", "", title))}</a></td><td>{learn}</td>'
-                    f'<td>{html.escape(lesson.paper) if lesson else ""}</td>'
-                    f'<td>{f"{lesson.study} min" if lesson else ""}</td><td>{html.escape(run_time)}</td></tr>')
+                    f'{html.escape(title)}</a></td><td>{learn}</td>'
+                    f'<td>{html.escape(paper_sections(lesson, language)) if lesson else ""}</td>'
+                    f'<td>{study}</td><td>{html.escape(run_time)}</td></tr>')
     script = f'<script defer src="{html.escape(mathjax_url)}"></script>' if mathjax_url else ""
+    headings = "".join(f"<th>{html.escape(name)}</th>" for name in
+                       ("#", tr("lesson"), tr("what you learn"), tr("paper"), tr("study time"), tr("run time")))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>vit_edu: the Vision Transformer course</title>
+<html lang="{language}"><head><meta charset="utf-8"><title>{tr("vit_edu: the Vision Transformer course")}</title>
 <script>window.MathJax = {{tex: {{inlineMath: [['$', '$']]}}}};</script>{script}
 <style>body{{font-family:sans-serif;max-width:64em;margin:2em auto;line-height:1.5}}
 table{{border-collapse:collapse}}
 td,th{{border-bottom:1px solid #ddd;padding:.4em .6em;vertical-align:top;text-align:left}}
 </style></head>
-<body><h1>vit_edu &mdash; the Vision Transformer, built and seen step by step</h1>
-<p>The lessons as they were last run: code, outputs, figures and widgets in their last state. To move a
-slider or click a patch, run the lessons in JupyterLab (see the repository's README).</p>
+<body>{f'<nav class="vit-edu-nav">{switch}</nav>' if switch else ""}<h1>{tr(INDEX_TITLE)}</h1>
+<p>{html.escape(tr(INDEX_INTRO))}</p>
 <table class="lessons">
-<tr><th>#</th><th>lesson</th><th>what you learn</th><th>paper</th><th>study time</th><th>run time</th></tr>
+<tr>{headings}</tr>
 {chr(10).join(rows)}
 </table></body></html>
 """
@@ -327,10 +359,40 @@ def _static_sources(mathjax: str | None) -> dict[str, Path]:
     return {name: root / name for name in names}
 
 
+def site_editions(paths: list[Path], languages: Iterable[str] | None = None) -> dict[str, list[Path]]:
+    """language -> the lessons to export in it: ``paths`` in English, the same lessons of the ``zh/`` folder
+    beside them in Chinese.
+
+    Args:
+        paths: the English lessons.
+        languages: ``("en", "zh")``, ``("en",)`` or ``("zh",)``; ``None`` exports Chinese too when every
+            lesson of ``paths`` has its Chinese edition.
+    """
+    chinese = [path.parent / "zh" / path.name for path in paths]
+    complete = all(path.is_file() for path in chinese)
+    if languages is None:
+        return {"en": paths, "zh": chinese} if complete else {"en": paths}
+    if isinstance(languages, str):
+        raise TypeError(f"languages must be a list such as ['en', 'zh'], got the string {languages!r}.")
+    wanted = list(dict.fromkeys(languages))
+    unknown = [code for code in wanted if code not in LANGUAGE_NAMES]
+    if not wanted or unknown:
+        raise ValueError(f"languages={list(languages)!r}: choose among {list(LANGUAGE_NAMES)}.")
+    if "zh" in wanted and not complete:
+        missing = next(path for path in chinese if not path.is_file())
+        raise ValueError(f"languages includes 'zh' but {missing} does not exist: build the Chinese edition "
+                         "(python scripts/chinese_edition.py) or pass languages=['en'].")
+    return {code: paths if code == "en" else chinese for code in wanted}
+
+
 def export_html(outdir: str | Path, source: str | Path | None = None, lessons: Iterable[str | int] | None = None,
                 overwrite: bool = False, execute: bool = True, mathjax: str | None = "local",
-                timeout: int | None = 600, progress: bool = False) -> list[Path]:
+                timeout: int | None = 600, progress: bool = False,
+                languages: Iterable[str] | None = None) -> list[Path]:
     """Execute and export lessons to ``outdir/NN_name.html`` with an ``index.html``; returns the pages.
+
+    The Chinese edition (``source/zh``) goes to ``outdir/zh/``, and every page links to itself in the
+    other language.
 
     Args:
         outdir: folder for the site (created if missing).
@@ -341,6 +403,8 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
         mathjax: ``"local"`` (the vendored MathJax 3), ``None`` (equations stay LaTeX source) or a URL.
         timeout: seconds allowed per cell when executing (``None``: no limit).
         progress: show a progress bar over the lessons.
+        languages: which editions, e.g. ``["en"]`` (default: English, and Chinese when ``source/zh`` has
+            the lessons; :func:`site_editions`).
 
     Raises:
         RuntimeError: a lesson raised while executing (its name and the error are in the message).
@@ -352,11 +416,12 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
         raise TypeError(f"mathjax must be 'local', None or a URL string, got {mathjax!r}.")
     if timeout is not None:  # nbclient's "no limit"
         check_int(timeout, "timeout", hint=" (seconds per cell, or None for no limit)")
-    paths = lesson_paths(source, lessons)
+    editions = site_editions(lesson_paths(source, lessons), languages)
     outdir = check_output_path(outdir, "outdir", folder=True)
+    folders = {code: outdir if code == "en" else outdir / code for code in editions}
     statics = _static_sources(mathjax)
-    pages = [outdir / f"{path.stem}.html" for path in paths]
-    existing = [p for p in [*pages, outdir / "index.html"] if p.exists()]
+    pages = {code: [folders[code] / f"{path.stem}.html" for path in paths] for code, paths in editions.items()}
+    existing = [p for code in editions for p in [*pages[code], folders[code] / "index.html"] if p.exists()]
     targets = {outdir / STATIC_DIR / name: src for name, src in statics.items()}
     existing += [dst for dst, src in targets.items() if dst.exists() and dst.read_bytes() != src.read_bytes()]
     if existing and not overwrite:
@@ -371,30 +436,52 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
     for target, src in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
-    titles, run_times = [], []
-    from nbclient.exceptions import CellExecutionError
+    spoken = current_language()
+    jobs = [(code, index, path) for code, paths in editions.items() for index, path in enumerate(paths)]
     from tqdm.auto import tqdm
 
-    for index, (path, page) in enumerate(tqdm(list(zip(paths, pages)), desc="export", disable=not progress)):
-        nb = nbformat.read(path, as_version=4)
-        if execute:
-            try:
-                execute_lesson(nb, cwd=path.parent, timeout=timeout)
-            except CellExecutionError as error:
-                raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
-                                   f"(--no-execute):\n{str(error)[-2000:]}") from error
-        missing = [kind for kind in replace_unbundled_widgets(nb).values() if kind == "missing"]
-        if missing:
-            warnings.warn(f"{path.name}: {len(missing)} widget view(s) have no saved state (JupyterLab saved the "
-                          "notebook without it); the page shows a note there instead. Export with execute=True "
-                          "(without --no-execute) to render them.", stacklevel=2)
-        freeze_controls(nb)
-        titles.append(lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}"))
-        run_times.append(_run_time(nb))
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": titles[-1]},
-                                                             "vit_edu_nav": _nav(paths, index)})
-        body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
-        page.write_text(body, encoding="utf-8")
-    (outdir / "index.html").write_text(_index_page(list(zip(paths, titles, run_times)), mathjax_url),
-                                       encoding="utf-8")
-    return pages
+    try:
+        for code in editions:
+            folders[code].mkdir(parents=True, exist_ok=True)
+        entries: dict[str, list[tuple[Path, str, str]]] = {code: [] for code in editions}
+        for code, index, path in tqdm(jobs, desc="export", disable=not progress):
+            use_language(code)
+            page = pages[code][index]
+            nav = _nav(editions[code], index, _switch(code, list(editions), page.name))
+            title, run_time = _export_page(path, page, exporter, execute, timeout, nav)
+            entries[code].append((path, title, run_time))
+        for code in editions:
+            use_language(code)
+            mathjax_here = mathjax_url if code == "en" or mathjax != "local" else f"../{mathjax_url}"
+            (folders[code] / "index.html").write_text(
+                _index_page(entries[code], mathjax_here, code, _switch(code, list(editions), "index.html")),
+                encoding="utf-8")
+    finally:
+        use_language(spoken)
+    return [page for code in editions for page in pages[code]]
+
+
+def _export_page(path: Path, page: Path, exporter, execute: bool, timeout: int | None, nav: str) -> tuple[str, str]:
+    """Export one lesson to ``page``; returns its title and stated run time."""
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    if execute:
+        try:
+            execute_lesson(nb, cwd=path.parent, timeout=timeout)
+        except CellExecutionError as error:
+            raise RuntimeError(f"{path.name} raised while executing; fix it or export with execute=False "
+                               f"(--no-execute):\n{str(error)[-2000:]}") from error
+    missing = [kind for kind in replace_unbundled_widgets(nb).values() if kind == "missing"]
+    if missing:
+        warnings.warn(f"{path.name}: {len(missing)} widget view(s) have no saved state (JupyterLab saved the "
+                      "notebook without it); the page shows a note there instead. Export with execute=True "
+                      "(without --no-execute) to render them.", stacklevel=3)
+    freeze_controls(nb)
+    title = lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}, "vit_edu_nav": nav})
+    body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
+    if page.parent.name == "zh":  # the shared front-end files are one folder up
+        body = body.replace(f'="{STATIC_DIR}/', f'="../{STATIC_DIR}/')
+    page.write_text(body, encoding="utf-8")
+    return title, _run_time(nb)
