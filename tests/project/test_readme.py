@@ -32,3 +32,19 @@ def test_ci_runs_the_lessons_again_on_an_emulated_cpu():
     readme_test = ci.index(readme_commands()[1])
     after = "\n".join(ci[readme_test + 1:])
     assert "ATEN_CPU_CAPABILITY=default" in after and "pytest notebooks" in after
+
+
+def test_the_chinese_readme_has_the_same_two_commands_for_the_chinese_edition():
+    text = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S)
+    install, test = [line.strip() for block in blocks[:2] for line in block.strip().splitlines()]
+    assert install == readme_commands()[0].replace("student_edition/", "student_edition/zh/")
+    assert (ROOT / "student_edition" / "zh" / "00_index.ipynb").is_file()
+    assert test == readme_commands()[1]
+    assert "[中文](README.zh.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_chinese_lessons_in_its_second_pass():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    after = ci[ci.index(readme_commands()[1]) + 1:]
+    assert "pytest notebooks notebooks/zh" in after
