@@ -93,6 +93,13 @@ def _prose(notebook) -> str:
     return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
 
 
+def term_forms(term: str) -> list[str]:
+    """The words a glossary entry stands for: "pre-norm / post-norm" -> ["pre-norm", "post-norm"];
+    a gloss in brackets is not required ("线性探测（冻结特征）" -> ["线性探测"])."""
+    term = re.sub(r"\s*[(（][^)）]*[)）]", "", term)
+    return [part.strip() for part in re.split(r" / |、|, ", term) if part.strip()]
+
+
 @pytest.mark.parametrize("entry", load_catalogue(), ids=lambda entry: entry.topic)
 def test_the_glossary_terms_are_used(entry):
     """A term of a lesson's table that its English text uses appears in the Chinese text as the glossary writes it."""
@@ -100,9 +107,22 @@ def test_the_glossary_terms_are_used(entry):
     english_text = "\n".join(cell.source for cell in translatable_cells(english)).lower()
     chinese_text = "\n".join(cell.source for cell in chinese.cells
                              if cell.cell_type == "markdown" and not is_generated(cell))
-    missing = [f"{term.en} -> {term.zh}" for term in lesson_terms(entry.topic)
-               if re.search(rf"\b{re.escape(term.en.lower())}s?\b", english_text) and term.zh not in chinese_text]
+    missing = []
+    for term in lesson_terms(entry.topic):
+        english_forms, chinese_forms = term_forms(term.en), term_forms(term.zh)
+        if len(english_forms) != len(chinese_forms):  # e.g. "multilayer perceptron, GELU" -> one phrase
+            english_forms, chinese_forms = [term.en], [" ".join(chinese_forms)]
+        for english_form, chinese_form in zip(english_forms, chinese_forms):
+            used = re.search(rf"\b{re.escape(english_form.lower())}(e?s)?\b", english_text)
+            if used and chinese_form not in chinese_text:
+                missing.append(f"{english_form} -> {chinese_form}")
     assert not missing, f"{entry.filename}: the Chinese text does not use the glossary's term for {missing}"
+
+
+def test_term_forms():
+    assert term_forms("pre-norm / post-norm") == ["pre-norm", "post-norm"]
+    assert term_forms("线性探测（冻结特征）") == ["线性探测"]
+    assert term_forms("多层感知机（MLP）、GELU") == ["多层感知机", "GELU"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)

@@ -20,7 +20,8 @@ def lesson_files():
 
 def test_every_lesson_shows_its_table_from_the_glossary_right_after_its_header():
     expected = load_script("sync_lessons").expected_cells()
-    assert set(expected) == {*lesson_files().values(), NOTEBOOKS / "00_index.ipynb"}
+    english = {*lesson_files().values(), NOTEBOOKS / "00_index.ipynb"}
+    assert set(expected) == english | {NOTEBOOKS / "zh" / path.name for path in english}
     for path, cells in expected.items():
         notebook = nbformat.read(path, as_version=4)
         for tag in {"terms", "glossary"} & set(cells):
@@ -46,7 +47,7 @@ def test_the_glossary_holds_the_course_s_corrections():
     assert zh["position embedding"].startswith("位置嵌入")  # learned; 位置编码 for fixed encodings
     assert zh["translation equivariance"] == "平移等变性" and zh["translation invariance"] == "平移不变性"
     assert zh["hidden vector"] == "隐藏向量"  # the reading notes' 隐式向量
-    for needed in ("多头自注意力 (MSA)", "混合架构", "分类头", "插值"):
+    for needed in ("多头自注意力（MSA）", "混合架构", "分类头", "插值"):
         assert needed in zh.values(), needed
     # one Chinese term per English term and no Chinese term for two English ones
     assert len(set(zh.values())) == len(zh)

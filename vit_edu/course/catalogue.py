@@ -115,7 +115,7 @@ def _run_time(run_seconds: Mapping[str, float], topic: str, language: str = "en"
     return format_run_time(run_seconds[topic], language)
 
 
-_PAPER_ZH = (("Eq. ", "式 "), ("Fig. ", "图 "), ("Table ", "表 "), ("App. ", "附录 "))
+_PAPER_ZH = (("Eq. ", "式 "), ("Fig. ", "图 "), ("Table ", "表 "), ("App. ", "附录 "), (", ", "，"))
 
 
 def paper_sections(entry: Lesson, language: str = "en") -> str:
