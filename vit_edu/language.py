@@ -7,7 +7,9 @@ Every text the package writes for a student (a check's diagnosis, a widget's lab
 
 In English that is the text itself; after ``use_language("zh")`` it is the Chinese entry with the same
 key in ``vit_edu/locale/zh/*.toml`` (one file per module), formatted with the same fields. A Chinese
-lesson calls ``vit_edu.use_language("zh")`` in its first cell. ``tests/course/test_language.py`` checks
+lesson calls ``vit_edu.use_language("zh")`` in its first cell (through ``setup_lesson(language="zh")``).
+Words a lesson passes to a check (``check_prediction(what=..., why=...)``) are looked up by
+:func:`lesson_text` in ``vit_edu/locale/zh/lessons.toml``. ``tests/course/test_language.py`` checks
 that every ``tr`` key in the package has a Chinese entry with the same ``{fields}`` and that no entry is
 left over.
 """
@@ -57,6 +59,23 @@ def catalogue(language: str) -> dict[str, str]:
                     raise ValueError(f"{path.name}: the message {entry['en']!r} is translated twice, differently.")
                 entries[entry["en"]] = entry[language]
     return entries
+
+
+@functools.cache
+def lesson_catalogue(language: str) -> dict[str, str]:
+    """The lessons' own words that a check repeats (``check_prediction``'s ``what=`` and ``why=``): English
+    -> translation, from ``vit_edu/locale/<language>/lessons.toml``. A Chinese lesson runs the English
+    lesson's code, so its arguments arrive in English and are looked up here."""
+    path = LOCALE / language / "lessons.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as file:
+        return {entry["en"]: entry[language] for entry in tomllib.load(file).get("lesson_text", [])}
+
+
+def lesson_text(text: str) -> str:
+    """A lesson's own words (an argument of a check) in the current language; unchanged when there is no entry."""
+    return text if _current == "en" else lesson_catalogue(_current).get(text, text)
 
 
 def tr(text: str, /, **values: object) -> str:

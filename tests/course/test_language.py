@@ -94,3 +94,65 @@ def test_use_language_switches_and_refuses_unknown_languages():
         use_language("chinese")
     with pytest.raises(TypeError, match="language"):
         use_language(None)
+
+
+# --------------------------------------------------------------------------- the lessons' own words
+NOTEBOOKS = PACKAGE.parent / "notebooks"
+
+
+def prediction_arguments() -> list[tuple[str, str, str | None]]:
+    """(lesson, keyword, literal text or None for a computed one) of every check_prediction what=/why=."""
+    import nbformat
+
+    found = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code" or "check_prediction(" not in cell.source:
+                continue
+            code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "check_prediction":
+                    for keyword in node.keywords:
+                        if keyword.arg in ("what", "why"):
+                            literal = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+                            found.append((path.stem, keyword.arg, literal))
+    return found
+
+
+def english_outputs() -> str:
+    import nbformat
+
+    return "\n".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+                     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+                     for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+
+
+def test_every_prediction_check_of_a_lesson_has_its_words_in_chinese():
+    from vit_edu.language import lesson_catalogue
+
+    arguments = prediction_arguments()
+    assert len(arguments) >= 30
+    chinese = lesson_catalogue("zh")
+    missing = [f"{lesson} {keyword}={text!r}" for lesson, keyword, text in arguments
+               if text is not None and text not in chinese]
+    assert not missing, "no entry in vit_edu/locale/zh/lessons.toml for:\n" + "\n".join(missing)
+    literals = {text for _, _, text in arguments if text is not None}
+    outputs = english_outputs()  # a computed why= (an f-string) is matched as the English lesson printed it
+    unused = [text for text in chinese if text not in literals and text not in outputs]
+    assert not unused, f"entries in lessons.toml that no lesson passes any more: {unused}"
+    assert all(CJK.search(text) for text in chinese.values())
+
+
+def test_check_prediction_speaks_the_lesson_s_words_in_chinese():
+    from vit_edu.exercises.predictions import check_prediction
+    from vit_edu.language import lesson_catalogue
+
+    what, why = next((w, y) for (_, k1, w), (_, k2, y) in zip(prediction_arguments(), prediction_arguments()[1:])
+                     if k1 == "what" and k2 == "why" and w and y)
+    english = str(check_prediction(3, 4, what=what, why=why, tolerance=1))
+    assert what in english and why in english
+    use_language("zh")
+    chinese = str(check_prediction(3, 4, what=what, why=why, tolerance=1))
+    assert lesson_catalogue("zh")[what] in chinese and lesson_catalogue("zh")[why] in chinese
+    assert what not in chinese and chinese.startswith("正确")

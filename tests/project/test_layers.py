@@ -3,7 +3,7 @@
     model (top-level files, in paper order) -> checkpoints -> data -> training -> analysis -> viz
     -> widgets -> exercises -> course -> classroom -> cli
 
-The model files are themselves ordered (``checks`` and ``config`` first, ``model`` and ``counting``
+The model files are themselves ordered (``language``, ``checks`` and ``config`` first, ``model`` and ``counting``
 last). A module may not import another module's private names (``_name``): what is shared is public.
 ``vit_edu/__init__.py`` and ``__main__.py`` are the package's face and may import from anywhere.
 """
@@ -17,7 +17,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "vit_edu"
 
-CORE_ORDER = ("language", "checks", "config", "patches", "embeddings", "attention", "mlp", "block", "init", "model", "counting")
+CORE_ORDER = ("language", "checks", "config", "patches", "embeddings", "attention", "mlp", "block", "init", "model",
+              "counting")
 LAYERS = ("core", "checkpoints", "data", "training", "analysis", "viz", "widgets", "exercises", "course",
           "classroom", "cli")
 FACE = {"vit_edu", "vit_edu.__main__"}

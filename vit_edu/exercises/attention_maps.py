@@ -15,6 +15,7 @@ import torch
 
 from vit_edu.analysis.attention_maps import attention_rollout
 from vit_edu.exercises.feedback import Feedback, hint_on_crash, judge, run_for_tensor
+from vit_edu.language import tr
 
 
 def _random_attentions(layers: int, batch: int, heads: int, tokens: int, seed: int) -> list[torch.Tensor]:
@@ -40,39 +41,39 @@ def check_patch_map(function: Callable[..., torch.Tensor], seed: int = 0) -> Fee
     expected = as_grid(mean[:, query, 1:])
     result, problem = run_for_tensor(function, [a.clone() for a in attentions], layer, row, col, grid)
     if problem is not None:
-        return hint_on_crash(problem, "drop the class token's column ([..., 1:]) before reshaping the N patch "
-                             "weights to (B, grid[0], grid[1]).", mentions=("shape", "size"))
+        return hint_on_crash(problem, tr("drop the class token's column ([..., 1:]) before reshaping the N patch "
+                                "weights to (B, grid[0], grid[1])."), mentions=("shape", "size"))
     mistakes = {
-        "forgot_class_offset": (as_grid(mean[:, query - 1, 1:]), "you read row p = row * W + col of A, which is "
-                                "the row of the token *before* your patch: token 0 is the class token, so patch p "
-                                "is token p + 1."),
-        "row_col_swapped": (as_grid(mean[:, col * grid[1] + row + 1, 1:]), "rows and columns are swapped: patches "
-                            "are numbered row by row, p = row * grid[1] + col."),
-        "column_major": (as_grid(mean[:, col * grid[0] + row + 1, 1:]), "you numbered the patches column by column; "
-                         "they go row by row, p = row * grid[1] + col."),
-        "class_token_row": (as_grid(mean[:, 0, 1:]), "that is the class token's map (row 0); the patch's own row is "
-                            "token p + 1."),
-        "column_instead_of_row": (as_grid(mean[:, 1:, query]), "you read a column of A (how much every patch looks "
-                                  "at your patch); where your patch looks is its row, A[:, p + 1, 1:]."),
-        "kept_class_column": (mean[:, query], "you kept column 0, the weight on the class token: the map covers the "
-                              "N patches only, so drop it with [..., 1:] and reshape to the grid."),
-        "flat": (mean[:, query, 1:], "the values are right but flat, (B, N); reshape them to the patch grid, "
-                 "(B, grid[0], grid[1])."),
-        "transposed_grid": (mean[:, query, 1:].reshape(batch, grid[1], grid[0]), "you reshaped to (B, grid[1], "
-                            "grid[0]); the grid has grid[0] rows of grid[1] patches."),
-        "no_head_mean": (attentions[layer][:, :, query, 1:].reshape(batch, -1, *grid), "you kept one map per head; "
-                         "average over the heads (dim=1 of (B, k, T, T)) first."),
-        "head_0_only": (as_grid(attentions[layer][:, 0, query, 1:]), "you took head 0 only; average over all k "
-                        "heads (dim=1)."),
+        "forgot_class_offset": (as_grid(mean[:, query - 1, 1:]), tr("you read row p = row * W + col of A, which is "
+                                   "the row of the token *before* your patch: token 0 is the class token, so patch p "
+                                   "is token p + 1.")),
+        "row_col_swapped": (as_grid(mean[:, col * grid[1] + row + 1, 1:]), tr("rows and columns are swapped: patches "
+                               "are numbered row by row, p = row * grid[1] + col.")),
+        "column_major": (as_grid(mean[:, col * grid[0] + row + 1, 1:]), tr("you numbered the patches column by column; "
+                            "they go row by row, p = row * grid[1] + col.")),
+        "class_token_row": (as_grid(mean[:, 0, 1:]), tr("that is the class token's map (row 0); the patch's own row is "
+                               "token p + 1.")),
+        "column_instead_of_row": (as_grid(mean[:, 1:, query]), tr("you read a column of A (how much every patch looks "
+                                     "at your patch); where your patch looks is its row, A[:, p + 1, 1:].")),
+        "kept_class_column": (mean[:, query], tr("you kept column 0, the weight on the class token: the map covers the "
+                                 "N patches only, so drop it with [..., 1:] and reshape to the grid.")),
+        "flat": (mean[:, query, 1:], tr("the values are right but flat, (B, N); reshape them to the patch grid, "
+                    "(B, grid[0], grid[1]).")),
+        "transposed_grid": (mean[:, query, 1:].reshape(batch, grid[1], grid[0]), tr("you reshaped to (B, grid[1], "
+                               "grid[0]); the grid has grid[0] rows of grid[1] patches.")),
+        "no_head_mean": (attentions[layer][:, :, query, 1:].reshape(batch, -1, *grid), tr("you kept one map per head; "
+                            "average over the heads (dim=1 of (B, k, T, T)) first.")),
+        "head_0_only": (as_grid(attentions[layer][:, 0, query, 1:]), tr("you took head 0 only; average over all k "
+                           "heads (dim=1).")),
         "renormalised": (as_grid(mean[:, query, 1:] / mean[:, query, 1:].sum(dim=-1, keepdim=True)),
-                         "you renormalised the map to sum to 1; keep the raw weights."),
-        "previous_layer": (as_grid(attentions[layer - 1].mean(dim=1)[:, query, 1:]), "that is the map of layer - 1; "
-                           "layers are 0-indexed: attentions[layer]."),
-        "next_layer": (as_grid(attentions[layer + 1].mean(dim=1)[:, query, 1:]), "that is the map of layer + 1; "
-                       "layers are 0-indexed: attentions[layer]."),
+                         tr("you renormalised the map to sum to 1; keep the raw weights.")),
+        "previous_layer": (as_grid(attentions[layer - 1].mean(dim=1)[:, query, 1:]), tr("that is the map of layer - 1; "
+                              "layers are 0-indexed: attentions[layer].")),
+        "next_layer": (as_grid(attentions[layer + 1].mean(dim=1)[:, query, 1:]), tr("that is the map of layer + 1; "
+                          "layers are 0-indexed: attentions[layer].")),
     }
-    return judge(result, expected, mistakes, right="patch (row, col) is token row * W + col + 1; its row of the "
-                 "head-averaged A, without the class column, reshaped to the grid, is where it looks.")
+    return judge(result, expected, mistakes, right=tr("patch (row, col) is token row * W + col + 1; its row of the "
+                    "head-averaged A, without the class column, reshaped to the grid, is where it looks."))
 
 
 # ------------------------------------------------------------------ rollout without the residual
@@ -104,32 +105,33 @@ def check_rollout_without_residual(function: Callable[[list[torch.Tensor]], torc
     per_head = attentions[3] @ attentions[2] @ attentions[1] @ attentions[0]  # (B, k, T, T)
     maxima = [a.amax(dim=1) for a in attentions]
     mistakes = {
-        "with_identity": (attention_rollout(attentions), "that is rollout *with* the residual, rownorm(A + I); "
-                          "this exercise leaves the identity out: multiply the head-averaged A_l themselves."),
-        "wrong_order": (means[0] @ means[1] @ means[2] @ means[3], "the product is in the wrong order: later layers "
-                        "multiply on the left, R = A_L ... A_2 A_1 (R <- A_l @ R)."),
-        "last_layer_only": (means[3], "that is the last layer's A only; multiply the layers together."),
-        "first_layer_only": (means[0], "that is the first layer's A only: does your loop return too early?"),
-        "per_head_product": (per_head.mean(dim=1), "you multiplied each head's matrices and averaged at the end; "
-                             "average the heads of each layer first, then multiply."),
-        "no_head_mean": (per_head, "you kept one product per head, (B, k, T, T); average over the heads (dim=1) "
-                         "of each layer first."),
-        "max_fusion": (maxima[3] @ maxima[2] @ maxima[1] @ maxima[0], "you fused the heads with the max; this "
-                       "exercise uses the mean over heads."),
-        "elementwise": (means[3] * means[2] * means[1] * means[0], "`*` multiplies entry by entry; the mixing "
-                        "matrices compose by matrix product, `@`."),
-        "mean_of_layers": (torch.stack(means).mean(dim=0), "you averaged the layers; information flows through "
-                           "them one after another, so multiply them."),
+        "with_identity": (attention_rollout(attentions), tr("that is rollout *with* the residual, rownorm(A + I); "
+                             "this exercise leaves the identity out: multiply the head-averaged A_l themselves.")),
+        "wrong_order": (means[0] @ means[1] @ means[2] @ means[3], tr("the product is in the wrong order: later layers "
+                           "multiply on the left, R = A_L ... A_2 A_1 (R <- A_l @ R).")),
+        "last_layer_only": (means[3], tr("that is the last layer's A only; multiply the layers together.")),
+        "first_layer_only": (means[0], tr("that is the first layer's A only: does your loop return too early?")),
+        "per_head_product": (per_head.mean(dim=1), tr("you multiplied each head's matrices and averaged at the end; "
+                                "average the heads of each layer first, then multiply.")),
+        "no_head_mean": (per_head, tr("you kept one product per head, (B, k, T, T); average over the heads (dim=1) "
+                            "of each layer first.")),
+        "max_fusion": (maxima[3] @ maxima[2] @ maxima[1] @ maxima[0], tr("you fused the heads with the max; this "
+                          "exercise uses the mean over heads.")),
+        "elementwise": (means[3] * means[2] * means[1] * means[0], tr("`*` multiplies entry by entry; the mixing "
+                           "matrices compose by matrix product, `@`.")),
+        "mean_of_layers": (torch.stack(means).mean(dim=0), tr("you averaged the layers; information flows through "
+                              "them one after another, so multiply them.")),
     }
-    feedback = judge(result, expected, mistakes, right="R = A_L ... A_1, the head-averaged attention of every "
-                     "layer, later layers on the left.")
+    feedback = judge(result, expected, mistakes, right=tr("R = A_L ... A_1, the head-averaged attention of every "
+                        "layer, later layers on the left."))
     if not feedback.passed:
         return feedback
     plain, rollout = _row_spread(expected), _row_spread(attention_rollout(attentions))
-    return Feedback(True, f"{feedback.message} Look at its rows: any two of them differ by at most {plain:.0%} "
-                    f"(as distributions), against {rollout:.0%} for rollout with the identity. Without the "
-                    "residual, every token ends with almost the same mixture of the input, so row 0 no longer says "
-                    "what the class token in particular drew on.",
+    return Feedback(True, tr("{message} Look at its rows: any two of them differ by at most {plain:.0%} "
+                             "(as distributions), against {rollout:.0%} for rollout with the identity. Without the "
+                             "residual, every token ends with almost the same mixture of the input, so row 0 no "
+                             "longer says what the class token in particular drew on.",
+                             message=feedback.message, plain=plain, rollout=rollout),
                     {**feedback.details, "row_spread": plain, "rollout_row_spread": rollout})
 
 
@@ -148,18 +150,18 @@ def check_energy_pointing(function: Callable[[torch.Tensor, torch.Tensor], torch
     if problem is not None:
         return problem
     mistakes = {
-        "negatives_counted": ((maps * masks).sum(-1) / maps.sum(-1), "negative values count against the energy: "
-                              "keep only the positive part first, maps.clamp(min=0)."),
-        "no_division": ((positive * masks).sum(-1), "that is the mass on the object, not its share: divide by the "
-                        "total positive mass of the map."),
-        "outside_share": ((positive * ~masks).sum(-1) / positive.sum(-1), "that is the share *outside* the object; "
-                          "use the patches where patch_masks is True."),
-        "batch_mean": (expected.mean(), "return one score per image, shape (B,); average later."),
+        "negatives_counted": ((maps * masks).sum(-1) / maps.sum(-1), tr("negative values count against the energy: "
+                                 "keep only the positive part first, maps.clamp(min=0).")),
+        "no_division": ((positive * masks).sum(-1), tr("that is the mass on the object, not its share: divide by the "
+                           "total positive mass of the map.")),
+        "outside_share": ((positive * ~masks).sum(-1) / positive.sum(-1), tr("that is the share *outside* the object; "
+                             "use the patches where patch_masks is True.")),
+        "batch_mean": (expected.mean(), tr("return one score per image, shape (B,); average later.")),
         "pointing_game": ((maps.argmax(-1, keepdim=True) == torch.arange(16)).logical_and(masks).any(-1).double(),
-                          "that is the pointing game (is the top patch on the object?); energy pointing is the "
-                          "share of the map's positive mass on the object."),
-        "fraction_of_patches": (masks.double().mean(-1), "that is the chance level, the fraction of patches on the "
-                                "object; weight each patch by the map's positive value."),
+                          tr("that is the pointing game (is the top patch on the object?); energy pointing is the "
+                             "share of the map's positive mass on the object.")),
+        "fraction_of_patches": (masks.double().mean(-1), tr("that is the chance level, the fraction of patches on the "
+                                   "object; weight each patch by the map's positive value.")),
     }
-    return judge(result, expected, mistakes, right="positive mass on the object / all positive mass, one number per "
-                 "image.")
+    return judge(result, expected, mistakes, right=tr("positive mass on the object / all positive mass, one number per "
+                    "image."))

@@ -18,32 +18,40 @@ from collections.abc import Callable
 from typing import Any
 
 from vit_edu.exercises.feedback import Feedback, run_for_number
+from vit_edu.language import tr
 
 
 def _check(function: Callable[..., Any], cases: list[dict[str, int]], expected: Callable[..., int],
-           mistakes: Callable[..., list[tuple[int, str, str]]], done: str, what: str = "parameter count") -> Feedback:
+           mistakes: Callable[..., list[tuple[int, str, str]]], done: str, flops: bool = False) -> Feedback:
+    """Run ``function`` on ``cases``; ``flops``: the answer is a FLOP count, not a parameter count."""
     for case in cases:
         # positional: students name the parameters freely
-        result, problem = run_for_number(function, f"the {what}", *case.values())
+        what = tr("the FLOP count") if flops else tr("the parameter count")
+        result, problem = run_for_number(function, what, *case.values())
         if problem is not None:
             return problem
         if isinstance(result, float) and not result.is_integer():
-            return Feedback(False, f"a {what} is a whole number, got {result}; use `//` for divisions.",
-                            {"mistake": "fraction", "received": result})
+            if flops:
+                message = tr("a FLOP count is a whole number, got {result}; use `//` for divisions.", result=result)
+            else:
+                message = tr("a parameter count is a whole number, got {result}; use `//` for divisions.",
+                             result=result)
+            return Feedback(False, message, {"mistake": "fraction", "received": result})
         result = int(result)
         want = expected(**case)
         if result != want:
             details = {**case, "expected": want, "received": result, "mistake": "unknown"}
             for value, code, hint in mistakes(**case):
                 if result == value:
-                    return Feedback(False, f"for {case} expected {want:,}, got {result:,}: {hint}",
-                                    {**details, "mistake": code})
+                    return Feedback(False, tr("for {case} expected {want:,}, got {result:,}: {hint}", case=case,
+                                              want=want, result=result, hint=hint), {**details, "mistake": code})
             dim = case.get("dim", 1)
             gap = want - result
-            hint = f" That is {gap / dim:+g} x D." if gap % dim == 0 else ""
-            off = f"short by {gap:,}" if gap > 0 else f"{-gap:,} too many"
-            return Feedback(False, f"for {case} expected {want:,}, got {result:,} ({off}).{hint} "
-                                   "Go through the components one by one.", details)
+            hint = tr(" That is {times:+g} x D.", times=gap / dim) if gap % dim == 0 else ""
+            off = tr("short by {gap:,}", gap=gap) if gap > 0 else tr("{gap:,} too many", gap=-gap)
+            return Feedback(False, tr("for {case} expected {want:,}, got {result:,} ({off}).{hint} Go through the "
+                                      "components one by one.", case=case, want=want, result=result, off=off,
+                                      hint=hint), details)
     return Feedback(True, done)
 
 
@@ -68,33 +76,35 @@ def _total_mistakes(image_size: int, patch_size: int, channels: int, dim: int, d
     total = reference_total(image_size, patch_size, channels, dim, depth, mlp_dim, num_classes)
     block = (4 * d * d + 4 * d) + (2 * d * m + m + d) + 4 * d
     missing = [
-        (d, "one_d", "one D-vector is missing: the class token, its position embedding, or the patch-projection bias."),
-        (2 * d, "final_norm", "2D is missing: the final LayerNorm of Eq. 4 (or two of: class token, its position, "
-                              "the patch bias)."),
-        (4 * d * L, "block_norms_or_attention_biases", "4DL is missing: the two LayerNorms of every block (2D each), "
-                                                       "or the 4D attention biases of every block."),
-        (4 * d * L + 2 * d, "all_norms", "all LayerNorms are missing: 2 per block (4D) and the final one (2D)."),
-        (3 * d * L, "qkv_bias", "the q, k, v biases (3D per block) are missing."),
-        (L * (m + d), "mlp_biases", "the MLP biases (M + D per block) are missing."),
-        (k, "head_bias", "the head's K biases are missing."),
-        (d * k + k, "head", "the classification head (D K + K) is missing."),
-        (block, "one_block", "one block is missing: there are L blocks (range(L), not range(L - 1))."),
-        ((n + 1) * d, "positions", "the position embeddings, (N + 1) D, are missing."),
-        (patch_dim * d + d, "patch_projection", "the patch projection E (P^2 C D + D) is missing."),
-        (patch_dim * d, "patch_projection", "the patch projection's weights P^2 C D are missing (C is the number of "
-                                            "channels)."),
-        ((patch_size**2 * (channels - 1)) * d, "channels", "you left out the channels: a patch has P^2 C values."),
-        (L * (4 * d * d + 4 * d), "attention", "the attention layers (4D^2 + 4D per block) are missing."),
-        (L * (2 * d * m + m + d), "mlp", "the MLPs (2DM + M + D per block) are missing."),
+        (d, "one_d", tr("one D-vector is missing: the class token, its position embedding, or the patch-projection "
+                        "bias.")),
+        (2 * d, "final_norm", tr("2D is missing: the final LayerNorm of Eq. 4 (or two of: class token, its position, "
+                                 "the patch bias).")),
+        (4 * d * L, "block_norms_or_attention_biases", tr("4DL is missing: the two LayerNorms of every block (2D "
+                                                          "each), or the 4D attention biases of every block.")),
+        (4 * d * L + 2 * d, "all_norms", tr("all LayerNorms are missing: 2 per block (4D) and the final one (2D).")),
+        (3 * d * L, "qkv_bias", tr("the q, k, v biases (3D per block) are missing.")),
+        (L * (m + d), "mlp_biases", tr("the MLP biases (M + D per block) are missing.")),
+        (k, "head_bias", tr("the head's K biases are missing.")),
+        (d * k + k, "head", tr("the classification head (D K + K) is missing.")),
+        (block, "one_block", tr("one block is missing: there are L blocks (range(L), not range(L - 1)).")),
+        ((n + 1) * d, "positions", tr("the position embeddings, (N + 1) D, are missing.")),
+        (patch_dim * d + d, "patch_projection", tr("the patch projection E (P^2 C D + D) is missing.")),
+        (patch_dim * d, "patch_projection", tr("the patch projection's weights P^2 C D are missing (C is the number "
+                                               "of channels).")),
+        ((patch_size**2 * (channels - 1)) * d, "channels", tr("you left out the channels: a patch has P^2 C values.")),
+        (L * (4 * d * d + 4 * d), "attention", tr("the attention layers (4D^2 + 4D per block) are missing.")),
+        (L * (2 * d * m + m + d), "mlp", tr("the MLPs (2DM + M + D per block) are missing.")),
     ]
     extra = [
-        (2 * patch_dim + 2 * d, "vit_pytorch_norms", "you added LayerNorms around the patch projection (2 P^2 C + 2D); "
-                                                    "vit-pytorch has them, the paper's ViT does not."),
-        (2 * patch_dim + 2 * d - 3 * d * L, "vit_pytorch", "that is vit-pytorch's count (LayerNorms around the patch "
-                                                          "projection, no qkv bias); the paper's model differs."),
-        (d * d + d, "pre_logits", "you added a D x D hidden layer to the head: the paper uses it only in "
-                                  "pre-training; the fine-tuned model has a single Linear head."),
-        (block, "extra_block", "one block too many: there are L blocks."),
+        (2 * patch_dim + 2 * d, "vit_pytorch_norms", tr("you added LayerNorms around the patch projection (2 P^2 C + "
+                                                       "2D); vit-pytorch has them, the paper's ViT does not.")),
+        (2 * patch_dim + 2 * d - 3 * d * L, "vit_pytorch", tr("that is vit-pytorch's count (LayerNorms around the "
+                                                             "patch projection, no qkv bias); the paper's model "
+                                                             "differs.")),
+        (d * d + d, "pre_logits", tr("you added a D x D hidden layer to the head: the paper uses it only in "
+                                     "pre-training; the fine-tuned model has a single Linear head.")),
+        (block, "extra_block", tr("one block too many: there are L blocks.")),
     ]
     return [(total - gap, code, hint) for gap, code, hint in missing if gap] + [
         (total + gap, code, hint) for gap, code, hint in extra if gap]
@@ -121,16 +131,16 @@ def _no_class_token_mistakes(image_size: int, patch_size: int, channels: int, di
     want = reference_no_class_token(**case)
     paper = reference_total(**case)
     specific = [
-        (paper, "paper_count", "that is the paper's ViT, with a class token (D) and learned positions ((N + 1) D); "
-                               "this model has neither."),
-        (want + d, "kept_class_token", "D too many: without a class token there is no x_class vector."),
-        (want + (n + 1) * d, "kept_positions", "the sin-cos positions are computed from each patch's row and "
-                                               "column, not learned: they have no parameters."),
-        (want + n * d, "kept_positions", "the sin-cos positions are computed from each patch's row and column, not "
-                                         "learned: they have no parameters (not even for the N patches)."),
-        (want - 2 * d, "final_norm", "2D is missing: the final LayerNorm stays; it normalises the tokens before "
-                                     "they are averaged."),
-        (want - d, "patch_bias", "D is missing: the patch projection keeps its bias (P^2 C D + D)."),
+        (paper, "paper_count", tr("that is the paper's ViT, with a class token (D) and learned positions ((N + 1) D); "
+                                  "this model has neither.")),
+        (want + d, "kept_class_token", tr("D too many: without a class token there is no x_class vector.")),
+        (want + (n + 1) * d, "kept_positions", tr("the sin-cos positions are computed from each patch's row and "
+                                                  "column, not learned: they have no parameters.")),
+        (want + n * d, "kept_positions", tr("the sin-cos positions are computed from each patch's row and column, not "
+                                            "learned: they have no parameters (not even for the N patches).")),
+        (want - 2 * d, "final_norm", tr("2D is missing: the final LayerNorm stays; it normalises the tokens before "
+                                        "they are averaged.")),
+        (want - d, "patch_bias", tr("D is missing: the patch projection keeps its bias (P^2 C D + D).")),
     ]
     removed = paper - want
     shared = [(value - removed, code, hint) for value, code, hint in _total_mistakes(**case)
@@ -142,8 +152,8 @@ def check_no_class_token_parameters(function: Callable[..., Any]) -> Feedback:
     """Check ``function(image_size, patch_size, channels, dim, depth, mlp_dim, num_classes)`` -> parameters of a
     ViT with mean pooling, no class token and fixed sin-cos position embeddings."""
     return _check(function, TOTAL_CASES, reference_no_class_token, _no_class_token_mistakes,
-                  "the paper's count minus the class token (D) and the learned positions ((N + 1) D): "
-                  f"{reference_no_class_token(**TOTAL_CASES[1]):,} for B/16, 0.2 % fewer than the paper's model.")
+                  tr("the paper's count minus the class token (D) and the learned positions ((N + 1) D): {count:,} "
+                     "for B/16, 0.2 % fewer than the paper's model.", count=reference_no_class_token(**TOTAL_CASES[1])))
 
 
 # --------------------------------------------------------------------------- encoder FLOPs
@@ -170,22 +180,23 @@ def _flops_mistakes(height: int, width: int, patch_size: int, dim: int, depth: i
     t = n + 1
     want = reference_encoder_flops(height, width, patch_size, dim, depth, mlp_dim)
     return [
-        (want // 2, "multiply_adds", "that is the number of multiply-adds; a multiply-add counts as 2 FLOPs."),
-        (_encoder_flops(n, d, L, m), "no_class_token", "the class token is part of the sequence: T = N + 1 tokens."),
-        (_encoder_flops((height // patch_size) ** 2 + 1, d, L, m), "square", "the image is not square: N = (H/P) "
-                                                                            "(W/P), not (H/P)^2."),
-        (_encoder_flops((width // patch_size) ** 2 + 1, d, L, m), "square", "the image is not square: N = (H/P) "
-                                                                           "(W/P), not (W/P)^2."),
-        (want - L * 4 * t * t * d, "no_quadratic", "attention's own products are missing: q k^T and A v cost "
-                                                   "2 T^2 D FLOPs each."),
-        (want - L * 2 * t * t * d, "one_attention_product", "one of attention's two products is missing: q k^T "
-                                                            "*and* A v, 2 T^2 D FLOPs each."),
-        (want - L * 2 * t * d * d, "no_output_projection", "the output projection U_msa (2 T D^2) is missing."),
-        (want - L * 2 * t * d * m, "one_mlp_layer", "one MLP layer is missing: fc1 and fc2 cost 2 T D M each."),
-        (_encoder_flops(t, d, L, 4 * d), "four_d", "the MLP width is mlp_dim; use M, not 4D."),
-        (want // L, "one_block", "that is one block; the encoder has L of them."),
-        (want + L * 2 * t * d * d, "qkv_four", "the q, k, v projection maps D to 3D (2 T D 3D FLOPs) and the "
-                                               "output projection D to D: 4 of those matrices in all, not 5."),
+        (want // 2, "multiply_adds", tr("that is the number of multiply-adds; a multiply-add counts as 2 FLOPs.")),
+        (_encoder_flops(n, d, L, m), "no_class_token", tr("the class token is part of the sequence: T = N + 1 "
+                                                          "tokens.")),
+        (_encoder_flops((height // patch_size) ** 2 + 1, d, L, m), "square", tr("the image is not square: N = (H/P) "
+                                                                               "(W/P), not (H/P)^2.")),
+        (_encoder_flops((width // patch_size) ** 2 + 1, d, L, m), "square", tr("the image is not square: N = (H/P) "
+                                                                              "(W/P), not (W/P)^2.")),
+        (want - L * 4 * t * t * d, "no_quadratic", tr("attention's own products are missing: q k^T and A v cost "
+                                                      "2 T^2 D FLOPs each.")),
+        (want - L * 2 * t * t * d, "one_attention_product", tr("one of attention's two products is missing: q k^T "
+                                                               "*and* A v, 2 T^2 D FLOPs each.")),
+        (want - L * 2 * t * d * d, "no_output_projection", tr("the output projection U_msa (2 T D^2) is missing.")),
+        (want - L * 2 * t * d * m, "one_mlp_layer", tr("one MLP layer is missing: fc1 and fc2 cost 2 T D M each.")),
+        (_encoder_flops(t, d, L, 4 * d), "four_d", tr("the MLP width is mlp_dim; use M, not 4D.")),
+        (want // L, "one_block", tr("that is one block; the encoder has L of them.")),
+        (want + L * 2 * t * d * d, "qkv_four", tr("the q, k, v projection maps D to 3D (2 T D 3D FLOPs) and the "
+                                                  "output projection D to D: 4 of those matrices in all, not 5.")),
     ]
 
 
@@ -193,8 +204,8 @@ def check_encoder_flops(function: Callable[..., Any]) -> Feedback:
     """Check ``function(height, width, patch_size, dim, depth, mlp_dim)`` -> FLOPs of the L encoder blocks."""
     b16 = reference_encoder_flops(**FLOPS_CASES[1])
     return _check(function, FLOPS_CASES, reference_encoder_flops, _flops_mistakes,
-                  f"L (8 T D^2 + 4 T^2 D + 4 T D M) with T = (H/P)(W/P) + 1: {b16 / 1e9:.1f} GFLOPs for the blocks "
-                  "of B/16 at 224 px.", what="FLOP count")
+                  tr("L (8 T D^2 + 4 T^2 D + 4 T D M) with T = (H/P)(W/P) + 1: {gflops:.1f} GFLOPs for the blocks "
+                     "of B/16 at 224 px.", gflops=b16 / 1e9), flops=True)
 
 
 # --------------------------------------------------------------------------- the embedding of a hybrid
@@ -214,16 +225,17 @@ def _hybrid_mistakes(feature_size: int, feature_channels: int, patch_size: int, 
     n = (f // p) ** 2
     want = reference_hybrid_embedding(f, c, p, d)
     return [
-        (want - p * p * (c - 3) * d, "image_channels", "a patch of the feature map has C' = feature_channels values "
-                                                      "per position, not the image's 3."),
-        (want - (p * p - p) * c * d, "patch_not_squared", "a P x P patch has P^2 C' values, not P C'."),
-        (reference_hybrid_embedding(f, c, 1, d), "patch_size_ignored", "the patches are P x P positions of the "
-                                                                      "feature map: P^2 C' values each, N = (F/P)^2."),
-        (want - d, "one_d", "one D-vector is missing: the class token or the bias of the projection."),
-        (want - 2 * d, "two_d", "2D is missing: the class token *and* the projection's bias."),
-        (want - d * (n + 1), "no_positions", "the position embeddings ((N + 1) D) are missing."),
-        (want - (n + 1) * d + (f // p + 1) * d, "not_squared", "the feature map is F x F: N = (F/P)^2 patches."),
-        (want - p * p * c * d, "no_projection", "the projection's weights P^2 C' D are missing."),
+        (want - p * p * (c - 3) * d, "image_channels", tr("a patch of the feature map has C' = feature_channels values "
+                                                         "per position, not the image's 3.")),
+        (want - (p * p - p) * c * d, "patch_not_squared", tr("a P x P patch has P^2 C' values, not P C'.")),
+        (reference_hybrid_embedding(f, c, 1, d), "patch_size_ignored", tr("the patches are P x P positions of the "
+                                                                         "feature map: P^2 C' values each, N = "
+                                                                         "(F/P)^2.")),
+        (want - d, "one_d", tr("one D-vector is missing: the class token or the bias of the projection.")),
+        (want - 2 * d, "two_d", tr("2D is missing: the class token *and* the projection's bias.")),
+        (want - d * (n + 1), "no_positions", tr("the position embeddings ((N + 1) D) are missing.")),
+        (want - (n + 1) * d + (f // p + 1) * d, "not_squared", tr("the feature map is F x F: N = (F/P)^2 patches.")),
+        (want - p * p * c * d, "no_projection", tr("the projection's weights P^2 C' D are missing.")),
     ]
 
 
@@ -232,6 +244,6 @@ def check_hybrid_embedding_parameters(function: Callable[..., Any]) -> Feedback:
     r50 = reference_hybrid_embedding(**HYBRID_CASES[1])
     pixels = reference_hybrid_embedding(224, 3, 16, 768)  # B/16: the "feature map" is the image itself
     return _check(function, HYBRID_CASES, reference_hybrid_embedding, _hybrid_mistakes,
-                  f"P^2 C' D + D + D + (N + 1) D: {r50:,} for a 14 x 14 x 1024 feature map and ViT-B, against "
-                  f"{pixels:,} for B/16's embedding of 16 x 16 pixel patches: the same 196 patches, but 1,024 values "
-                  "each instead of 768.")
+                  tr("P^2 C' D + D + D + (N + 1) D: {r50:,} for a 14 x 14 x 1024 feature map and ViT-B, against "
+                     "{pixels:,} for B/16's embedding of 16 x 16 pixel patches: the same 196 patches, but 1,024 "
+                     "values each instead of 768.", r50=r50, pixels=pixels))

@@ -22,8 +22,7 @@ from vit_edu.exercises.feedback import (
     run_for_tensor,
     run_student_code,
 )
-
-_STEP_BY_STEP = "Compare your code with the equation step by step."
+from vit_edu.language import tr
 
 
 # --------------------------------------------------------------------------- parallel block
@@ -54,29 +53,29 @@ def _parallel_mistakes(x: torch.Tensor, norm, attn, mlp) -> dict[str, tuple[torc
     return {
         "sequential": (
             z + mlp(norm(z)),
-            "that is the lesson's sequential pre-norm block: the MLP reads the output of the attention step. In the "
-            "parallel block both branches read the same LN(x), computed once: x + MSA(LN(x)) + MLP(LN(x))."),
+            tr("that is the lesson's sequential pre-norm block: the MLP reads the output of the attention step. In "
+               "the parallel block both branches read the same LN(x), computed once: x + MSA(LN(x)) + MLP(LN(x)).")),
         "mlp_reads_attention": (
             x + a + mlp(a),
-            "the MLP reads the attention output; in the parallel block it reads LN(x), like the attention does."),
+            tr("the MLP reads the attention output; in the parallel block it reads LN(x), like the attention does.")),
         "residual_twice": (
             2 * x + a + m,
-            "x is added twice (once per branch); the block has one residual: x + MSA(LN(x)) + MLP(LN(x))."),
+            tr("x is added twice (once per branch); the block has one residual: x + MSA(LN(x)) + MLP(LN(x)).")),
         "no_residual": (
             a + m,
-            "the residual is missing: add the block input x to the two branches."),
+            tr("the residual is missing: add the block input x to the two branches.")),
         "residual_from_normalised": (
             h + a + m,
-            "the residual adds the *normalised* input LN(x); it must add the un-normalised x, so that the identity "
-            "path never passes through a LayerNorm."),
+            tr("the residual adds the *normalised* input LN(x); it must add the un-normalised x, so that the identity "
+               "path never passes through a LayerNorm.")),
         "no_layernorm": (
             x + attn(x) + mlp(x),
-            "the LayerNorm is missing: both branches read LN(x), not x."),
+            tr("the LayerNorm is missing: both branches read LN(x), not x.")),
         "averaged": (
             x + (a + m) / 2,
-            "you averaged the two branches; the block adds both in full: x + MSA(LN(x)) + MLP(LN(x))."),
-        "only_attention": (z, "the MLP branch is missing: x + MSA(LN(x)) + MLP(LN(x))."),
-        "only_mlp": (x + m, "the attention branch is missing: x + MSA(LN(x)) + MLP(LN(x))."),
+            tr("you averaged the two branches; the block adds both in full: x + MSA(LN(x)) + MLP(LN(x)).")),
+        "only_attention": (z, tr("the MLP branch is missing: x + MSA(LN(x)) + MLP(LN(x)).")),
+        "only_mlp": (x + m, tr("the attention branch is missing: x + MSA(LN(x)) + MLP(LN(x)).")),
     }
 
 
@@ -89,10 +88,11 @@ def check_parallel_block(function: Callable[..., torch.Tensor], seed: int = 0) -
         mistakes = _parallel_mistakes(x, *parts)
         result, problem = run_for_tensor(function, x.clone(), *parts)
     if problem is not None:
-        return hint_on_crash(problem, "every part maps (B, T, D) to (B, T, D): call norm, attn and mlp on tensors of "
-                             "that shape and add the results.", mentions=("size", "shape", "dimension"))
-    return judge(result, expected, mistakes, right="parallel block: x + MSA(LN(x)) + MLP(LN(x)), both branches "
-                 "reading one LayerNorm, as in ViT-22B.", what="the block output", advice=_STEP_BY_STEP, atol=1e-5)
+        return hint_on_crash(problem, tr("every part maps (B, T, D) to (B, T, D): call norm, attn and mlp on tensors "
+                                         "of that shape and add the results."), mentions=("size", "shape", "dimension"))
+    return judge(result, expected, mistakes, right=tr("parallel block: x + MSA(LN(x)) + MLP(LN(x)), both branches "
+                 "reading one LayerNorm, as in ViT-22B."), what=tr("the block output"),
+                 advice=tr("Compare your code with the equation step by step."), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- parameters of one block
@@ -110,36 +110,36 @@ def _block_parameter_mistakes(dim: int, mlp_dim: int, qkv_bias: bool) -> list[tu
     d, m = dim, mlp_dim
     want = reference_block_parameters(d, m, qkv_bias)
     biases = (3 * d if qkv_bias else 0) + d + m + d
-    one_layer = "one MLP layer is missing: fc1 is D x M plus M biases, fc2 M x D plus D."
+    one_layer = tr("one MLP layer is missing: fc1 is D x M plus M biases, fc2 M x D plus D.")
     mistakes = [
-        (want - 4 * d, "no_norms", "the two LayerNorms are missing: each has a gain and a bias of D numbers, 4D in "
-                                   "all."),
-        (want - 2 * d, "half_the_norms", "2D is missing: there are two LayerNorms (before attention and before the "
-                                         "MLP), each with a gain *and* a bias of D numbers."),
-        (want + 2 * d, "final_norm", "2D too many: the final LayerNorm (Eq. 4) belongs to the model, once, not to "
-                                     "every block."),
-        (want - biases, "no_biases", "the biases of the linear layers are missing (qkv if qkv_bias, the output "
-                                     "projection, fc1 and fc2)."),
-        (want - (d * d + d), "no_output_projection", "the attention's output projection (D x D weights and D biases) "
-                                                     "is missing."),
+        (want - 4 * d, "no_norms", tr("the two LayerNorms are missing: each has a gain and a bias of D numbers, 4D in "
+                                      "all.")),
+        (want - 2 * d, "half_the_norms", tr("2D is missing: there are two LayerNorms (before attention and before the "
+                                            "MLP), each with a gain *and* a bias of D numbers.")),
+        (want + 2 * d, "final_norm", tr("2D too many: the final LayerNorm (Eq. 4) belongs to the model, once, not to "
+                                        "every block.")),
+        (want - biases, "no_biases", tr("the biases of the linear layers are missing (qkv if qkv_bias, the output "
+                                        "projection, fc1 and fc2).")),
+        (want - (d * d + d), "no_output_projection", tr("the attention's output projection (D x D weights and D "
+                                                        "biases) is missing.")),
         (want - (d * m + m), "one_mlp_layer", one_layer),
         (want - (d * m + d), "one_mlp_layer", one_layer),
-        (reference_block_parameters(d, 4 * d, qkv_bias), "four_d", "you used M = 4D; here M is mlp_dim (the "
-                                                                   "README model has M = 2D)."),
+        (reference_block_parameters(d, 4 * d, qkv_bias), "four_d", tr("you used M = 4D; here M is mlp_dim (the "
+                                                                      "README model has M = 2D).")),
     ]
     if qkv_bias:
-        mistakes.append((want - 3 * d, "qkv_bias_missing", "the 3D biases of q, k and v are missing: with "
-                                                          "qkv_bias=True each of the 3D outputs has a bias."))
+        mistakes.append((want - 3 * d, "qkv_bias_missing", tr("the 3D biases of q, k and v are missing: with "
+                                                             "qkv_bias=True each of the 3D outputs has a bias.")))
     else:
-        mistakes.append((want + 3 * d, "qkv_bias_ignored", "with qkv_bias=False (as in vit-pytorch) the q, k, v "
-                                                          "projection has no biases: leave out the 3D."))
+        mistakes.append((want + 3 * d, "qkv_bias_ignored", tr("with qkv_bias=False (as in vit-pytorch) the q, k, v "
+                                                             "projection has no biases: leave out the 3D.")))
     return [(value, code, hint) for value, code, hint in mistakes if value != want]
 
 
 def check_block_parameters(function: Callable[[int, int, bool], Any]) -> Feedback:
     """Check ``function(dim, mlp_dim, qkv_bias) -> parameters of one pre-norm encoder block``."""
     for case in BLOCK_CASES:
-        result, problem = run_for_number(function, "the number of parameters", *case.values())
+        result, problem = run_for_number(function, tr("the number of parameters"), *case.values())
         if problem is not None:
             return problem
         want = reference_block_parameters(**case)
@@ -147,18 +147,19 @@ def check_block_parameters(function: Callable[[int, int, bool], Any]) -> Feedbac
             continue
         details = {**case, "expected": want, "received": result, "mistake": "unknown"}
         if isinstance(result, float) and not result.is_integer():
-            return Feedback(False, f"a parameter count is a whole number, got {result}.",
+            return Feedback(False, tr("a parameter count is a whole number, got {result}.", result=result),
                             {**details, "mistake": "fraction"})
         for value, code, hint in _block_parameter_mistakes(**case):
             if result == value:
-                return Feedback(False, f"for {case} expected {want:,}, got {int(result):,}: {hint}",
-                                {**details, "mistake": code})
+                return Feedback(False, tr("for {case} expected {want:,}, got {result:,}: {hint}", case=case, want=want,
+                                          result=int(result), hint=hint), {**details, "mistake": code})
         gap = want - result
-        off = f"short by {gap:,}" if gap > 0 else f"{-gap:,} too many"
-        return Feedback(False, f"for {case} expected {want:,}, got {result:,} ({off}). Count the parts "
-                               "one by one: norm1, attention (qkv and output projection), norm2, fc1, fc2.", details)
-    return Feedback(True, "4D + (4D^2 + 4D) + (2DM + M + D) with qkv biases, 3D less without: "
-                          f"{reference_block_parameters(1024, 2048, True):,} per block for the README model.")
+        off = tr("short by {gap:,}", gap=gap) if gap > 0 else tr("{gap:,} too many", gap=-gap)
+        return Feedback(False, tr("for {case} expected {want:,}, got {result:,} ({off}). Count the parts one by one: "
+                                  "norm1, attention (qkv and output projection), norm2, fc1, fc2.", case=case,
+                                  want=want, result=result, off=off), details)
+    return Feedback(True, tr("4D + (4D^2 + 4D) + (2DM + M + D) with qkv biases, 3D less without: {count:,} per block "
+                             "for the README model.", count=reference_block_parameters(1024, 2048, True)))
 
 
 # --------------------------------------------------------------------------- shapes of every stage
@@ -183,20 +184,20 @@ def _shape_hint(stage: str, got: tuple, case: dict[str, int]) -> str:
     n = (case["image_size"] // p) ** 2
     t = n + 1
     known = {
-        ("patches", (b, n, p * p)): "a patch has P^2 C values: multiply by the C = 3 channels.",
-        ("patches", (b, n, d)): "that is after the projection; the flattened patches have P^2 C values each.",
-        ("patches", (b, t, p * p * 3)): "the patches do not include the class token yet: N, not N + 1.",
-        ("tokens", (b, n, d)): "z_0 has N + 1 tokens: the class token is prepended to the N patches.",
-        ("qkv", (b, t, d)): "q, k and v come out of one projection: 3 D features per token.",
-        ("qkv", (b, n, 3 * d)): "the class token is part of the sequence: T = N + 1 tokens.",
-        ("attention_weights", (b, t, t)): "every head has its own T x T weights: (B, heads, T, T).",
-        ("attention_weights", (b, k, n, n)): "the class token takes part in attention: T = N + 1.",
-        ("attention_weights", (b, k, t, d // k)): "(B, heads, T, D/k) is the shape of q, k, v per head; the weights "
-                                                  "compare every token with every token: (B, heads, T, T).",
-        ("mlp_hidden", (b, t, d)): "the hidden layer of the MLP has M = mlp_dim features, not D.",
-        ("mlp_hidden", (b, t, 4 * d)): "M is mlp_dim, given as an argument (4 D in the paper's models, not here).",
-        ("pooled", (b, t, d)): "pooling keeps one vector per image: the class token's output, (B, D).",
-        ("logits", (b, t, case["num_classes"])): "the head sees the pooled vector, one per image: (B, K).",
+        ("patches", (b, n, p * p)): tr("a patch has P^2 C values: multiply by the C = 3 channels."),
+        ("patches", (b, n, d)): tr("that is after the projection; the flattened patches have P^2 C values each."),
+        ("patches", (b, t, p * p * 3)): tr("the patches do not include the class token yet: N, not N + 1."),
+        ("tokens", (b, n, d)): tr("z_0 has N + 1 tokens: the class token is prepended to the N patches."),
+        ("qkv", (b, t, d)): tr("q, k and v come out of one projection: 3 D features per token."),
+        ("qkv", (b, n, 3 * d)): tr("the class token is part of the sequence: T = N + 1 tokens."),
+        ("attention_weights", (b, t, t)): tr("every head has its own T x T weights: (B, heads, T, T)."),
+        ("attention_weights", (b, k, n, n)): tr("the class token takes part in attention: T = N + 1."),
+        ("attention_weights", (b, k, t, d // k)): tr("(B, heads, T, D/k) is the shape of q, k, v per head; the "
+                                                     "weights compare every token with every token: (B, heads, T, T)."),
+        ("mlp_hidden", (b, t, d)): tr("the hidden layer of the MLP has M = mlp_dim features, not D."),
+        ("mlp_hidden", (b, t, 4 * d)): tr("M is mlp_dim, given as an argument (4 D in the paper's models, not here)."),
+        ("pooled", (b, t, d)): tr("pooling keeps one vector per image: the class token's output, (B, D)."),
+        ("logits", (b, t, case["num_classes"])): tr("the head sees the pooled vector, one per image: (B, K)."),
     }
     return known.get((stage, tuple(got)), "")
 
@@ -212,12 +213,12 @@ def check_stage_shapes(function: Callable[..., dict]) -> Feedback:
         if problem is not None:
             return problem
         if not isinstance(result, dict):
-            return Feedback(False, f"return a dict {{stage: shape}} with keys {STAGES}, got {type(result).__name__}.",
-                            {"mistake": "type"})
+            return Feedback(False, tr("return a dict {{stage: shape}} with keys {stages}, got {type}.", stages=STAGES,
+                                      type=type(result).__name__), {"mistake": "type"})
         missing = [s for s in STAGES if s not in result]
         if missing:
-            return Feedback(False, f"missing stage(s) {missing}; the dict needs all of {STAGES}.",
-                            {"mistake": "missing", "missing": missing})
+            return Feedback(False, tr("missing stage(s) {missing}; the dict needs all of {stages}.", missing=missing,
+                                      stages=STAGES), {"mistake": "missing", "missing": missing})
         for stage in STAGES:
             got = result[stage]
             if got is None:
@@ -225,15 +226,18 @@ def check_stage_shapes(function: Callable[..., dict]) -> Feedback:
             try:
                 got = tuple(int(v) for v in got)
             except (TypeError, ValueError):
-                return Feedback(False, f"{stage}: a shape is a tuple of ints, got {got!r}.", {"mistake": "type"})
+                return Feedback(False, tr("{stage}: a shape is a tuple of ints, got {got!r}.", stage=stage, got=got),
+                                {"mistake": "type"})
             if got != expected[stage]:
                 hint = _shape_hint(stage, got, case)
-                return Feedback(False, f"{stage} for {case}: expected {expected[stage]}, got {got}. {hint}".rstrip(),
+                return Feedback(False, tr("{stage} for {case}: expected {expected}, got {got}. {hint}", stage=stage,
+                                          case=case, expected=expected[stage], got=got, hint=hint).rstrip(),
                                 {"mistake": stage, "hint": bool(hint), "expected": expected[stage], "received": got})
-    return Feedback(True, f"all {len(STAGES)} stages right for a small model and the vit-pytorch example.")
+    return Feedback(True, tr("all {count} stages right for a small model and the vit-pytorch example.",
+                             count=len(STAGES)))
 
 
 def not_done_stage(stage: str) -> Feedback:
     """Feedback for a stage the student left as ``None``."""
-    return Feedback(False, f"the shape of {stage!r} is still None: fill it in.", {"mistake": "not_done",
-                                                                                   "not_done": True})
+    return Feedback(False, tr("the shape of {stage!r} is still None: fill it in.", stage=stage),
+                    {"mistake": "not_done", "not_done": True})

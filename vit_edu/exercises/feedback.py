@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vit_edu.language import current_language, tr
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -36,27 +38,47 @@ class Feedback:
         return self.passed
 
     def __str__(self) -> str:
-        mark = "Correct" if self.passed else "Not yet"
-        return f"{mark}: {self.message}"
+        if self.passed:
+            return tr("Correct: {message}", message=self.message)
+        return tr("Not yet: {message}", message=self.message)
 
     def _repr_markdown_(self) -> str:
         # The word is the mark: emoji render as empty boxes where no emoji font is installed.
-        return f"**{'Correct' if self.passed else 'Not yet'}**: {self.message}"
+        if self.passed:
+            return tr("**Correct**: {message}", message=self.message)
+        return tr("**Not yet**: {message}", message=self.message)
 
     def __repr__(self) -> str:
         return str(self)
 
 
 # --------------------------------------------------------------------------- running the student's code
-def not_done(what: str = "this exercise") -> Feedback:
-    """Feedback for an answer that has not been written yet."""
-    return Feedback(False, f"{what} is not done yet: replace `raise NotImplementedError` with your code.",
-                    {"not_done": True})
+def not_done(what: str | None = None) -> Feedback:
+    """Feedback for an answer that has not been written yet.
+
+    Args:
+        what: the unfinished answer in the message's words (already in the course's language), e.g. the
+            function's name in backticks; None: "this exercise".
+    """
+    if what is None:
+        message = tr("this exercise is not done yet: replace `raise NotImplementedError` with your code.")
+    else:
+        message = tr("{what} is not done yet: replace `raise NotImplementedError` with your code.", what=what)
+    return Feedback(False, message, {"not_done": True})
 
 
 def function_name(function: Callable[..., Any]) -> str:
     """The name messages call the student's function by."""
-    return getattr(function, "__name__", "your function")
+    name = getattr(function, "__name__", None)
+    return tr("your function") if name is None else name
+
+
+def then(sentence: str) -> str:
+    """``sentence`` as a further sentence of a message: after a space in English, directly after the
+    full-width stop in Chinese; "" stays ""."""
+    if not sentence:
+        return ""
+    return sentence if current_language() == "zh" else f" {sentence}"
 
 
 def run_student_code(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[Any, Feedback | None]:
@@ -70,7 +92,8 @@ def run_student_code(function: Callable[..., Any], /, *args: Any, **kwargs: Any)
     except NotImplementedError:
         return None, not_done(f"`{function_name(function)}`")
     except Exception as error:  # a student's bug: report it instead of crashing the notebook
-        return None, Feedback(False, f"your code raised {type(error).__name__}: {error}", {"error": repr(error)})
+        return None, Feedback(False, tr("your code raised {error_type}: {error}", error_type=type(error).__name__,
+                                        error=error), {"error": repr(error)})
 
 
 def hint_on_crash(problem: Feedback, hint: str, *, mentions: tuple[str, ...]) -> Feedback:
@@ -82,33 +105,37 @@ def hint_on_crash(problem: Feedback, hint: str, *, mentions: tuple[str, ...]) ->
     message = problem.message.lower()
     if "error" not in problem.details or not any(word in message for word in mentions):
         return problem
-    return Feedback(False, f"{problem.message} Hint: {hint}", problem.details)
+    return Feedback(False, tr("{message} Hint: {hint}", message=problem.message, hint=hint), problem.details)
 
 
 # --------------------------------------------------------------------------- reading the answer
-def as_tensor(value: Any, function: Callable[..., Any], returns: str = "a torch.Tensor"
+def as_tensor(value: Any, function: Callable[..., Any], returns: str | None = None
               ) -> tuple[torch.Tensor | None, Feedback | None]:
     """A student's result -> a tensor (a numpy array is converted), or Feedback saying why it is not one.
 
     Args:
         value: what the student's function returned.
         function: the student's function, named in the message.
-        returns: what the function should return, in the message's words.
+        returns: what the function should return, in the message's words (already in the course's
+            language); None: "a torch.Tensor".
     """
     name = function_name(function)
+    returns = tr("a torch.Tensor") if returns is None else returns
     if value is None:
-        return None, Feedback(False, f"`{name}` returned None: did you forget the `return`?", {"mistake": "none"})
+        return None, Feedback(False, tr("`{name}` returned None: did you forget the `return`?", name=name),
+                              {"mistake": "none"})
     if isinstance(value, tuple):
-        return None, Feedback(False, f"`{name}` returned a tuple; return only {returns}.", {"mistake": "tuple"})
+        return None, Feedback(False, tr("`{name}` returned a tuple; return only {returns}.", name=name,
+                                        returns=returns), {"mistake": "tuple"})
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor):
-        return None, Feedback(False, f"`{name}` must return {returns}, got {type(value).__name__}.",
-                              {"mistake": "type"})
+        return None, Feedback(False, tr("`{name}` must return {returns}, got {type}.", name=name, returns=returns,
+                                        type=type(value).__name__), {"mistake": "type"})
     return value, None
 
 
-def run_for_tensor(function: Callable[..., Any], /, *args: Any, returns: str = "a torch.Tensor"
+def run_for_tensor(function: Callable[..., Any], /, *args: Any, returns: str | None = None
                    ) -> tuple[torch.Tensor | None, Feedback | None]:
     """:func:`run_student_code`, then :func:`as_tensor`: the student's tensor, or the Feedback for the first problem."""
     result, problem = run_student_code(function, *args)
@@ -117,26 +144,39 @@ def run_for_tensor(function: Callable[..., Any], /, *args: Any, returns: str = "
     return result, problem
 
 
-def as_number(value: Any, what: str) -> tuple[int | float | None, Feedback | None]:
+def as_number(value: Any, what: str, *, written: bool = False) -> tuple[int | float | None, Feedback | None]:
     """A student's result -> an int or a float, or Feedback saying why it is not one number.
 
     A one-element tensor or array and a numpy scalar count as numbers (``.item()``); a bool does not.
 
     Args:
         value: what the student's function returned.
-        what: the quantity asked for, in the message's words ("the number of bytes").
+        what: the quantity asked for, in the message's words, already in the course's language
+            ("the number of bytes").
+        written: the student wrote the value down (a prediction) rather than returned it from a function:
+            the message says "write", not "return".
     """
     if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
         shape = tuple(value.shape)
         if math.prod(shape) != 1:
-            kind = "a tensor" if isinstance(value, torch.Tensor) else "an array"
-            return None, Feedback(False, f"return {what} as one number, got {kind} of shape {shape}.",
-                                  {"mistake": "shape", "shape": shape})
+            kind = tr("a tensor") if isinstance(value, torch.Tensor) else tr("an array")
+            if written:
+                message = tr("write {what} as one number, got {kind} of shape {shape}.", what=what, kind=kind,
+                             shape=shape)
+            else:
+                message = tr("return {what} as one number, got {kind} of shape {shape}.", what=what, kind=kind,
+                             shape=shape)
+            return None, Feedback(False, message, {"mistake": "shape", "shape": shape})
         value = value.item()
     if value is None:
-        return None, Feedback(False, "your function returned None: did you forget the `return`?", {"mistake": "none"})
+        return None, Feedback(False, tr("your function returned None: did you forget the `return`?"),
+                              {"mistake": "none"})
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, Feedback(False, f"return {what} as one number, got {type(value).__name__}.", {"mistake": "type"})
+        if written:
+            message = tr("write {what} as one number, got {type}.", what=what, type=type(value).__name__)
+        else:
+            message = tr("return {what} as one number, got {type}.", what=what, type=type(value).__name__)
+        return None, Feedback(False, message, {"mistake": "type"})
     return value, None
 
 
@@ -170,29 +210,34 @@ def known_mistake(result: torch.Tensor, mistakes: Mapping[str, tuple[torch.Tenso
 
 
 def judge(result: torch.Tensor, expected: torch.Tensor, mistakes: Mapping[str, tuple[torch.Tensor, str]], *,
-          right: str, what: str = "the result", advice: str = "", atol: float = 1e-6) -> Feedback:
+          right: str, what: str | None = None, advice: str = "", atol: float = 1e-6) -> Feedback:
     """Feedback on a student's tensor: right, a known mistake, or what is off (shape, NaN, values).
 
     Args:
         result, expected: the student's tensor and the reference.
         mistakes: as for :func:`known_mistake`.
         right: the message when ``result`` equals ``expected``.
-        what: the tensor in the message's words ("GELU(x)").
+        what: the tensor in the message's words ("GELU(x)"); None: "the result".
         advice: a sentence added when the values are wrong in an unknown way.
+
+    ``right``, ``what`` and ``advice`` are student text: pass them already in the course's language (``tr``).
         atol: the absolute tolerance of the comparisons (the relative one is :func:`close`'s).
     """
     details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
+    what = tr("the result") if what is None else what
     if close(result, expected, atol=atol):
         return Feedback(True, right, details)
     found = known_mistake(result, mistakes, details, atol=atol)
     if found is not None:
         return found
     if result.shape != expected.shape:
-        return Feedback(False, f"{what} has shape {tuple(result.shape)}, expected {tuple(expected.shape)}.",
+        return Feedback(False, tr("{what} has shape {shape}, expected {expected}.", what=what,
+                                  shape=tuple(result.shape), expected=tuple(expected.shape)),
                         {**details, "mistake": "shape"})
     if not torch.isfinite(result).all():
-        return Feedback(False, f"{what} contains NaN or inf values: look for a division by zero or an exp that "
-                        "overflows.", {**details, "mistake": "not_finite"})
+        return Feedback(False, tr("{what} contains NaN or inf values: look for a division by zero or an exp that "
+                                  "overflows.", what=what), {**details, "mistake": "not_finite"})
     error = (result.double() - expected.double()).abs().max().item()
-    return Feedback(False, f"the shape is right but the values differ from the reference (max error {error:.3g}). "
-                    f"{advice}".rstrip(), {**details, "mistake": "unknown", "max_error": error})
+    return Feedback(False, tr("the shape is right but the values differ from the reference (max error {error:.3g})."
+                              " {advice}", error=error, advice=advice).rstrip(),
+                    {**details, "mistake": "unknown", "max_error": error})

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vit_edu.exercises.feedback import Feedback, run_for_number
+from vit_edu.language import tr
 
 # --------------------------------------------------------------------------- receptive field
 # (kernel sizes, strides) of stacks: stride-1 convolutions, the lesson's stack with a 2x2 max-pool, ViT's patch
@@ -55,20 +56,22 @@ def _field_variants(kernels: tuple[int, ...], strides: tuple[int, ...]) -> dict[
     }
 
 
-_FIELD_HINTS = {
-    "stride_ignored": "you added k - 1 per layer and ignored the strides: after a layer of stride s, one step of the "
-                      "next layer spans s input pixels, so its k - 1 extra cells count s times (the product of all "
-                      "earlier strides).",
-    "own_stride": "you multiplied each layer's k - 1 by its own stride as well; a layer's stride only spaces out the "
-                  "layers *after* it: use the product of the earlier strides.",
-    "total_stride": "you multiplied every layer's k - 1 by the product of all strides; the first layer works on "
-                    "input pixels (jump 1), and each later layer by the product of the strides before it.",
-    "no_centre": "you counted the pixels each layer adds but not the one you start from: add 1.",
-    "no_overlap": "you added the kernel sizes; neighbouring windows overlap, so each layer adds only k - 1 new "
-                  "cells (times the product of the earlier strides), on top of the 1 starting pixel.",
-    "kernel_product": "receptive fields do not multiply kernel sizes: each layer widens the field by k - 1 cells of "
-                      "its input grid.",
-}
+def _field_hints() -> dict[str, str]:
+    """{mistake: its hint}, in the order the mistakes are tried (in the course's current language)."""
+    return {
+        "stride_ignored": tr("you added k - 1 per layer and ignored the strides: after a layer of stride s, one step "
+                             "of the next layer spans s input pixels, so its k - 1 extra cells count s times (the "
+                             "product of all earlier strides)."),
+        "own_stride": tr("you multiplied each layer's k - 1 by its own stride as well; a layer's stride only spaces "
+                         "out the layers *after* it: use the product of the earlier strides."),
+        "total_stride": tr("you multiplied every layer's k - 1 by the product of all strides; the first layer works "
+                           "on input pixels (jump 1), and each later layer by the product of the strides before it."),
+        "no_centre": tr("you counted the pixels each layer adds but not the one you start from: add 1."),
+        "no_overlap": tr("you added the kernel sizes; neighbouring windows overlap, so each layer adds only k - 1 new "
+                         "cells (times the product of the earlier strides), on top of the 1 starting pixel."),
+        "kernel_product": tr("receptive fields do not multiply kernel sizes: each layer widens the field by k - 1 "
+                             "cells of its input grid."),
+    }
 
 
 def check_strided_receptive_field(function: Callable[[list[int], list[int]], int]) -> Feedback:
@@ -76,7 +79,8 @@ def check_strided_receptive_field(function: Callable[[list[int], list[int]], int
     stack of layers sees, r = 1 + sum_l (k_l - 1) prod_{i<l} s_i (a pooling layer is a layer: k = s = 2)."""
     answers = []
     for kernels, strides in _FIELD_CASES:
-        value, problem = run_for_number(function, "the side of the field in pixels", list(kernels), list(strides))
+        value, problem = run_for_number(function, tr("the side of the field in pixels"), list(kernels),
+                                        list(strides))
         if problem is not None:
             return problem
         details = {"kernel_sizes": list(kernels), "strides": list(strides), "expected": _field(kernels, strides),
@@ -84,19 +88,20 @@ def check_strided_receptive_field(function: Callable[[list[int], list[int]], int
         answers.append((details, value))
     wrong = [(details, value) for details, value in answers if value != details["expected"]]
     if not wrong:
-        return Feedback(True, "1 + sum_l (k_l - 1) * (product of the earlier strides): each layer widens the field "
-                        "by k - 1 cells of its input grid, and a cell there spans as many pixels as the strides "
-                        "before it multiply to.")
+        return Feedback(True, tr("1 + sum_l (k_l - 1) * (product of the earlier strides): each layer widens the "
+                                 "field by k - 1 cells of its input grid, and a cell there spans as many pixels as the "
+                                 "strides before it multiply to."))
     details, value = wrong[0]
-    case = f"(kernel_sizes={details['kernel_sizes']}, strides={details['strides']}: expected {details['expected']}, " \
-           f"got {value}.)"
-    for mistake, hint in _FIELD_HINTS.items():  # a mistake is diagnosed only if it explains every case
+    case = tr("(kernel_sizes={kernel_sizes}, strides={strides}: expected {expected}, got {value}.)",
+              kernel_sizes=details["kernel_sizes"], strides=details["strides"], expected=details["expected"],
+              value=value)
+    for mistake, hint in _field_hints().items():  # a mistake is diagnosed only if it explains every case
         if all(value == _field_variants(tuple(d["kernel_sizes"]), tuple(d["strides"]))[mistake]
                         for d, value in answers):
             return Feedback(False, f"{hint} {case}", {**details, "mistake": mistake})
-    return Feedback(False, f"the field is not right for every stack {case} Start from one output cell and walk back "
-                    "layer by layer: each adds k - 1 cells of its input grid, and a cell there is as many pixels "
-                    "wide as the product of the strides before it.", details)
+    return Feedback(False, tr("the field is not right for every stack {case} Start from one output cell and walk "
+                              "back layer by layer: each adds k - 1 cells of its input grid, and a cell there is as "
+                              "many pixels wide as the product of the strides before it.", case=case), details)
 
 
 # --------------------------------------------------------------------------- equivariance error
@@ -135,14 +140,17 @@ def _variants(f: Callable, images: torch.Tensor, shift: int) -> dict[str, float]
     }
 
 
-_EQUIVARIANCE_HINTS = {
-    "invariance": "you compared f(shift(x)) with f(x): that measures *invariance* (平移不变性). Equivariance "
-                  "(平移等变性) compares f(shift(x)) with shift(f(x)): shift the output too.",
-    "wrong_direction": "you shifted the output the other way; use the same shift (same sign) on input and output.",
-    "wrong_axis": "you shifted along the height; the shift is horizontal, along the last axis (dims=-1).",
-    "absolute": "you returned the absolute difference; divide by ||f(x)|| to get a relative error.",
-    "wrong_norm": "divide by ||f(x)|| (the unshifted output), not by ||f(shift(x))||.",
-}
+def _equivariance_hints() -> dict[str, str]:
+    """{mistake: its hint} (in the course's current language)."""
+    return {
+        "invariance": tr("you compared f(shift(x)) with f(x): that measures *invariance* (平移不变性). Equivariance "
+                         "(平移等变性) compares f(shift(x)) with shift(f(x)): shift the output too."),
+        "wrong_direction": tr("you shifted the output the other way; use the same shift (same sign) on input and "
+                              "output."),
+        "wrong_axis": tr("you shifted along the height; the shift is horizontal, along the last axis (dims=-1)."),
+        "absolute": tr("you returned the absolute difference; divide by ||f(x)|| to get a relative error."),
+        "wrong_norm": tr("divide by ||f(x)|| (the unshifted output), not by ||f(shift(x))||."),
+    }
 
 
 def check_equivariance_error(function: Callable[..., float], seed: int = 0) -> Feedback:
@@ -152,7 +160,7 @@ def check_equivariance_error(function: Callable[..., float], seed: int = 0) -> F
     for name, f in _test_maps(generator).items():
         for shift in (1, 3):
             values = _variants(f, images, shift)
-            value, problem = run_for_number(function, "the equivariance error", f, images.clone(), shift)
+            value, problem = run_for_number(function, tr("the equivariance error"), f, images.clone(), shift)
             if problem is not None:
                 return problem
             details = {"map": name, "shift": shift, "expected": values["right"], "result": value}
@@ -160,11 +168,12 @@ def check_equivariance_error(function: Callable[..., float], seed: int = 0) -> F
                 continue
             for mistake, variant in values.items():
                 if mistake != "right" and math.isclose(value, variant, rel_tol=1e-6, abs_tol=1e-9):
-                    return Feedback(False, _EQUIVARIANCE_HINTS[mistake], {**details, "mistake": mistake})
-            what = "a circular convolution (exactly equivariant, so ~0)" if name == "equivariant" else \
-                "a convolution plus a position-dependent map"
-            return Feedback(False, f"for {what} with shift {shift} the error is {values['right']:.4g}; you returned "
-                            f"{value:.4g}. Compute f(roll(x)) and roll(f(x)) along dims=-1, then "
-                            "||difference|| / ||f(x)||.", details)
-    return Feedback(True, "||f(T x) - T f(x)|| / ||f(x)||: ~0 for the convolution, clearly not 0 once positions "
-                    "are added.")
+                    return Feedback(False, _equivariance_hints()[mistake], {**details, "mistake": mistake})
+            what = tr("a circular convolution (exactly equivariant, so ~0)") if name == "equivariant" else \
+                tr("a convolution plus a position-dependent map")
+            return Feedback(False, tr("for {what} with shift {shift} the error is {error:.4g}; you returned "
+                                      "{value:.4g}. Compute f(roll(x)) and roll(f(x)) along dims=-1, then "
+                                      "||difference|| / ||f(x)||.", what=what, shift=shift, error=values["right"],
+                                      value=value), details)
+    return Feedback(True, tr("||f(T x) - T f(x)|| / ||f(x)||: ~0 for the convolution, clearly not 0 once positions "
+                             "are added."))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vit_edu.exercises.feedback import Feedback, hint_on_crash, judge, run_for_tensor
+from vit_edu.language import tr
 from vit_edu.model import ViT
 
 
@@ -76,36 +77,36 @@ def check_class_token_lens(function: Callable[[ViT, torch.Tensor], torch.Tensor]
     with torch.no_grad():
         result, problem = run_for_tensor(function, model, images.clone())
     if problem is not None:
-        return hint_on_crash(problem, "take z_0 = model.embed(images), pass it through each block of model.blocks "
-                             "in turn, and after each one read model.head(model.norm(z[:, 0])).",
+        return hint_on_crash(problem, tr("take z_0 = model.embed(images), pass it through each block of model.blocks "
+                                "in turn, and after each one read model.head(model.norm(z[:, 0]))."),
                              mentions=("shape", "size", "attribute"))
     result = result.detach()
     mistakes = {
-        "no_final_norm": (unnormed, "the head reads LN(z), not z: apply the final LayerNorm model.norm before "
-                          "model.head, as the model does for its own output (Eq. 4)."),
-        "before_each_block": (read[:-1, :, 0], "you read the stream *before* each block (z_0 ... z_(L-1)); read it "
-                              "after each block, so that the last row is the model's own output."),
-        "with_embeddings": (read[:, :, 0], "you also read z_0, the embedded input before block 1: that gives L + 1 "
-                            "rows; the lens has one row per block, read after it."),
-        "patch_mean": (read[1:, :, 1:].mean(dim=2), "you averaged the patch tokens' scores; this model answers "
-                       "from the class token, token 0 (pool='cls')."),
-        "token_mean": (read[1:].mean(dim=2), "you averaged all tokens' scores; read the class token alone, "
-                       "token 0 of the stream."),
-        "probabilities": (read[1:, :, 0].softmax(dim=-1), "those are probabilities (a softmax); return the "
-                          "logits, the head's raw scores, as model(images) does."),
-        "all_tokens": (read[1:], "you kept every token, (L, B, T, K); the lens of the class token is token 0 "
-                       "only: z[:, 0]."),
-        "batch_first": (expected.transpose(0, 1), "the values are right but the axes are (B, L, K); stack the "
-                        "layers first: (L, B, K)."),
-        "output_repeated": (output.expand_as(expected), "every row is the model's final output; read the stream "
-                            "after *each* block, not only after the last."),
-        "forgot_positions": (torch.stack(without_positions), "your z_0 lacks the position embeddings: build it "
-                             "with model.embed(images), which adds the class token *and* E_pos."),
+        "no_final_norm": (unnormed, tr("the head reads LN(z), not z: apply the final LayerNorm model.norm before "
+                             "model.head, as the model does for its own output (Eq. 4).")),
+        "before_each_block": (read[:-1, :, 0], tr("you read the stream *before* each block (z_0 ... z_(L-1)); read it "
+                                 "after each block, so that the last row is the model's own output.")),
+        "with_embeddings": (read[:, :, 0], tr("you also read z_0, the embedded input before block 1: that gives L + 1 "
+                               "rows; the lens has one row per block, read after it.")),
+        "patch_mean": (read[1:, :, 1:].mean(dim=2), tr("you averaged the patch tokens' scores; this model answers "
+                          "from the class token, token 0 (pool='cls').")),
+        "token_mean": (read[1:].mean(dim=2), tr("you averaged all tokens' scores; read the class token alone, "
+                          "token 0 of the stream.")),
+        "probabilities": (read[1:, :, 0].softmax(dim=-1), tr("those are probabilities (a softmax); return the "
+                             "logits, the head's raw scores, as model(images) does.")),
+        "all_tokens": (read[1:], tr("you kept every token, (L, B, T, K); the lens of the class token is token 0 "
+                          "only: z[:, 0].")),
+        "batch_first": (expected.transpose(0, 1), tr("the values are right but the axes are (B, L, K); stack the "
+                           "layers first: (L, B, K).")),
+        "output_repeated": (output.expand_as(expected), tr("every row is the model's final output; read the stream "
+                               "after *each* block, not only after the last.")),
+        "forgot_positions": (torch.stack(without_positions), tr("your z_0 lacks the position embeddings: build it "
+                                "with model.embed(images), which adds the class token *and* E_pos.")),
     }
-    return judge(result, expected, mistakes, atol=1e-5, what="your lens",
-                 right="after every block the final LayerNorm and the head read the class token; the last row is "
-                 "exactly model(images).",
-                 advice="Start from z = model.embed(images) and apply the blocks one by one.")
+    return judge(result, expected, mistakes, atol=1e-5, what=tr("your lens"),
+                 right=tr("after every block the final LayerNorm and the head read the class token; the last row is "
+                    "exactly model(images)."),
+                 advice=tr("Start from z = model.embed(images) and apply the blocks one by one."))
 
 
 # ------------------------------------------------------------------------ Spearman's rank correlation
@@ -168,34 +169,36 @@ def check_spearman(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     expected = _scipy_spearman(first, second)  # (B,)
     result, problem = run_for_tensor(function, first.clone(), second.clone())
     if problem is not None:
-        return hint_on_crash(problem, "rank each map along its last axis (dim=-1), then take Pearson's "
-                             "correlation of the two rank rows.", mentions=("shape", "size", "dimension"))
+        return hint_on_crash(problem, tr("rank each map along its last axis (dim=-1), then take Pearson's "
+                                "correlation of the two rank rows."), mentions=("shape", "size", "dimension"))
     result = result.detach()
     ranked = _average_ranks(first), _average_ranks(second)
     ordinal = _ordinal_ranks(first), _ordinal_ranks(second)
     over_batch = _pearson(_ordinal_ranks(first.T).T, _ordinal_ranks(second.T).T)
     mistakes = {
-        "pearson_of_values": (_pearson(first, second), "that is Pearson's correlation of the values themselves; "
-                              "Spearman's rho is Pearson's correlation of their *ranks*."),
-        "ordinal_ranks": (_pearson(*ordinal), "equal values must share one rank, the average of the places they "
-                          "take (rank_i = #smaller + (#equal + 1) / 2); argsort().argsort() breaks ties by position."),
+        "pearson_of_values": (_pearson(first, second), tr("that is Pearson's correlation of the values themselves; "
+                                 "Spearman's rho is Pearson's correlation of their *ranks*.")),
+        "ordinal_ranks": (_pearson(*ordinal), tr("equal values must share one rank, the average of the places they "
+                                                 "take (rank_i = #smaller + (#equal + 1) / 2); argsort().argsort() "
+                                                 "breaks ties by position.")),
         # (with ordinal ranks the shortcut equals Pearson's r of the ranks: the mistake above covers it)
-        "shortcut_formula": (_shortcut(*ranked), "the shortcut 1 - 6 sum d^2 / (n (n^2 - 1)) is exact only "
-                             "without ties, and maps have ties; compute Pearson's correlation of the ranks."),
-        "ranked_over_batch": (over_batch, "you ranked along the batch axis; rank the N values of each map, "
-                              "along the last axis (dim=-1)."),
+        "shortcut_formula": (_shortcut(*ranked), tr("the shortcut 1 - 6 sum d^2 / (n (n^2 - 1)) is exact only "
+                                "without ties, and maps have ties; compute Pearson's correlation of the ranks.")),
+        "ranked_over_batch": (over_batch, tr("you ranked along the batch axis; rank the N values of each map, "
+                                 "along the last axis (dim=-1).")),
         "covariance": ((ranked[0] - ranked[0].mean(-1, keepdim=True)).mul(ranked[1] - ranked[1].mean(-1, keepdim=True))
-                       .mean(-1), "that is the covariance of the ranks; divide by both standard deviations "
-                       "to get a correlation in [-1, 1]."),
-        "batch_mean": (expected.mean(), "return one correlation per map, shape (B,); average them later."),
+                       .mean(-1), tr("that is the covariance of the ranks; divide by both standard deviations "
+                          "to get a correlation in [-1, 1].")),
+        "batch_mean": (expected.mean(), tr("return one correlation per map, shape (B,); average them later.")),
     }
-    feedback = judge(result, expected, mistakes, atol=1e-9, what="your rho",
-                     right="rho is Pearson's correlation of the average ranks.",
-                     advice="Check the ranks of one row against scipy.stats.rankdata.")
+    feedback = judge(result, expected, mistakes, atol=1e-9, what=tr("your rho"),
+                     right=tr("rho is Pearson's correlation of the average ranks."),
+                     advice=tr("Check the ranks of one row against scipy.stats.rankdata."))
     if not feedback.passed:
         return feedback
     pearson_cubed = _pearson(first[:1], second[:1]).item()
-    return Feedback(True, f"{feedback.message} It sees only the order: for a map and its cube rho = "
-                    f"{result[0].item():.2f}, while Pearson's r = {pearson_cubed:.2f}. That is why the sanity check "
-                    "uses it: two maps that rank the patches alike count as the same explanation, whatever their "
-                    "scale.", {**feedback.details, "pearson_of_cube": pearson_cubed})
+    return Feedback(True, tr("{message} It sees only the order: for a map and its cube rho = "
+                             "{rho:.2f}, while Pearson's r = {pearson:.2f}. That is why the sanity check "
+                             "uses it: two maps that rank the patches alike count as the same explanation, whatever "
+                             "their scale.", message=feedback.message, rho=result[0].item(), pearson=pearson_cubed),
+                    {**feedback.details, "pearson_of_cube": pearson_cubed})

@@ -20,7 +20,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from vit_edu.exercises.feedback import Feedback, as_number, not_done
+from vit_edu.exercises.feedback import Feedback, as_number, then
+from vit_edu.language import lesson_text, tr
 
 
 def check_prediction(prediction: Any, measured: Any, *, what: str, tolerance: float | None = None,
@@ -30,12 +31,12 @@ def check_prediction(prediction: Any, measured: Any, *, what: str, tolerance: fl
     Args:
         prediction: the student's guess: a number, or one of ``choices``; ``None`` means not made yet.
         measured: what the lesson measured (a number, or the choice that came true).
-        what: the quantity in the message's words ("the attention cost ratio").
+        what: the quantity in the message's words ("the attention cost ratio"), in the lesson's language.
         tolerance: for numbers, how far off still counts as close (absolute, or a fraction of
             ``measured`` when ``relative``); ``None`` only reports the distance.
         relative: ``tolerance`` is a fraction of ``measured``.
         choices: the allowed answers when the prediction is a choice (compared case-insensitively).
-        why: one sentence that explains the measured answer, added to the message.
+        why: one sentence that explains the measured answer, added to the message (in the lesson's language).
 
     Returns:
         Feedback that passes once a valid prediction is committed; ``details["close"]`` says whether it
@@ -46,38 +47,47 @@ def check_prediction(prediction: Any, measured: Any, *, what: str, tolerance: fl
     if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                   or not math.isfinite(tolerance) or tolerance < 0):
         raise ValueError(f"tolerance must be a number >= 0 or None, got {tolerance!r}.")
-    explain = f" {why}" if why else ""
+    what, explain = lesson_text(what), then(lesson_text(why))  # the lesson's words, in its language
     if prediction is None or prediction is Ellipsis:
-        return not_done("your prediction")
+        return Feedback(False, tr("your prediction is not done yet: replace `raise NotImplementedError` with your "
+                                  "code."), {"not_done": True})
     if choices is not None:
         options = [str(choice) for choice in choices]
         if str(measured).lower() not in [option.lower() for option in options]:
             raise ValueError(f"measured={measured!r} is not one of choices={options}.")
         if not isinstance(prediction, str) or prediction.strip().lower() not in [o.lower() for o in options]:
-            return Feedback(False, f"answer with one of {options}, got {prediction!r}.", {"mistake": "choice"})
+            return Feedback(False, tr("answer with one of {options}, got {prediction!r}.", options=options,
+                                      prediction=prediction), {"mistake": "choice"})
         right = prediction.strip().lower() == str(measured).lower()
-        verdict = "right" if right else f"not what happened: it was {measured!r}"
-        return Feedback(True, f"you predicted {prediction.strip()!r} for {what}: {verdict}.{explain}",
+        verdict = tr("right") if right else tr("not what happened: it was {measured!r}", measured=measured)
+        return Feedback(True, tr("you predicted {prediction!r} for {what}: {verdict}.{explain}",
+                                 prediction=prediction.strip(), what=what, verdict=verdict, explain=explain),
                         {"close": right, "measured": measured})
-    guess, problem = as_number(prediction, f"your prediction of {what}")
+    guess, problem = as_number(prediction, tr("your prediction of {what}", what=what), written=True)
     if problem is not None:
-        return Feedback(False, problem.message.replace("return ", "write ", 1), problem.details)
+        return Feedback(False, problem.message, problem.details)
     value, problem = as_number(measured, what)
     if problem is not None:
         raise TypeError(f"measured must be one number, got {measured!r}.")
     error = abs(guess - value)
     scale = abs(value) if relative else 1.0
     near = None if tolerance is None else error <= tolerance * scale
-    off = f"{100 * error / abs(value):.0f}% off" if value else f"off by {error:.3g}"
+    off = tr("{percent:.0f}% off", percent=100 * error / abs(value)) if value else tr("off by {error:.3g}",
+                                                                                        error=error)
     if error == 0:
-        verdict = "exactly right"
+        verdict = tr("exactly right")
     elif near is None:
         verdict = off
+    elif near:
+        verdict = tr("{off}, close {tolerance}", off=off, tolerance=_tolerance_words(tolerance, relative))
     else:
-        verdict = f"{off}, {'close' if near else 'outside'} {_tolerance_words(tolerance, relative)}"
-    return Feedback(True, f"you predicted {guess:.4g}, the lesson measured {value:.4g} for {what}: {verdict}."
-                    f"{explain}", {"close": error == 0 or bool(near), "error": error, "measured": value})
+        verdict = tr("{off}, outside {tolerance}", off=off, tolerance=_tolerance_words(tolerance, relative))
+    return Feedback(True, tr("you predicted {guess:.4g}, the lesson measured {value:.4g} for {what}: {verdict}."
+                             "{explain}", guess=guess, value=value, what=what, verdict=verdict, explain=explain),
+                    {"close": error == 0 or bool(near), "error": error, "measured": value})
 
 
 def _tolerance_words(tolerance: float, relative: bool) -> str:
-    return f"(within {100 * tolerance:.0f}% counts as close)" if relative else f"(within {tolerance:g} counts as close)"
+    if relative:
+        return tr("(within {percent:.0f}% counts as close)", percent=100 * tolerance)
+    return tr("(within {tolerance:g} counts as close)", tolerance=tolerance)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_edu.exercises.feedback import Feedback, function_name, hint_on_crash, run_student_code
+from vit_edu.language import tr
 from vit_edu.model import ViT
 
 
@@ -36,43 +37,48 @@ def check_new_head(function: Callable[[ViT, int], ViT]) -> Feedback:
     if problem is not None:
         return problem
     if result is None:
-        return Feedback(False, f"`{function_name(function)}` returned None: return the model at the end.",
+        return Feedback(False, tr("`{name}` returned None: return the model at the end.", name=function_name(function)),
                         {"mistake": "none"})
     if not isinstance(result, nn.Module) or not isinstance(getattr(result, "head", None), nn.Module):
-        return Feedback(False, f"return the model (a ViT), got {type(result).__name__}.", {"mistake": "type"})
+        return Feedback(False, tr("return the model (a ViT), got {kind}.", kind=type(result).__name__),
+                        {"mistake": "type"})
     head = result.head
     dim = model.config.dim
     if head is old_head or (isinstance(head, nn.Linear) and head.out_features == 4):
-        return Feedback(False, "the model still has its pre-trained head with 4 outputs: replace `model.head` by a new "
-                        f"nn.Linear(D, num_classes) = nn.Linear({dim}, {num_classes}).", {"mistake": "old head"})
+        return Feedback(False, tr("the model still has its pre-trained head with 4 outputs: replace `model.head` by a "
+                                  "new nn.Linear(D, num_classes) = nn.Linear({dim}, {num_classes}).", dim=dim,
+                                  num_classes=num_classes), {"mistake": "old head"})
     if not isinstance(head, nn.Linear):
-        return Feedback(False, f"the new head should be one nn.Linear layer, got {type(head).__name__}.",
+        return Feedback(False, tr("the new head should be one nn.Linear layer, got {kind}.", kind=type(head).__name__),
                         {"mistake": "not linear"})
     if head.in_features != dim or head.out_features != num_classes:
-        return Feedback(False, f"the head maps {head.in_features} -> {head.out_features}; it must map the D = {dim} "
-                        f"features to K = {num_classes} classes: nn.Linear(model.config.dim, num_classes).",
+        return Feedback(False, tr("the head maps {inputs} -> {outputs}; it must map the D = {dim} "
+                                  "features to K = {num_classes} classes: nn.Linear(model.config.dim, num_classes).",
+                                  inputs=head.in_features, outputs=head.out_features, dim=dim, num_classes=num_classes),
                         {"mistake": "shape", "shape": (head.in_features, head.out_features)})
     if head.bias is None:
-        return Feedback(False, "keep the bias (nn.Linear's default bias=True) and set it to zero.", {"mistake": "bias"})
+        return Feedback(False, tr("keep the bias (nn.Linear's default bias=True) and set it to zero."),
+                        {"mistake": "bias"})
     if head.weight.abs().max() > 0:
-        return Feedback(False, "the new head is randomly initialised; the paper attaches a *zero-initialised* layer "
-                        "(§3.2): nn.init.zeros_(head.weight), so every class starts equally likely.",
+        return Feedback(False, tr("the new head is randomly initialised; the paper attaches a *zero-initialised* layer "
+                           "(§3.2): nn.init.zeros_(head.weight), so every class starts equally likely."),
                         {"mistake": "random weight"})
     if head.bias.abs().max() > 0:
-        return Feedback(False, "the head's weight is zero but its bias is not: zero the bias too.",
+        return Feedback(False, tr("the head's weight is zero but its bias is not: zero the bias too."),
                         {"mistake": "random bias"})
     changed = [k for k, v in result.state_dict().items() if not k.startswith("head.")
                and (k not in original or not torch.equal(v, original[k]))]
     if changed:
-        return Feedback(False, f"the pre-trained weights changed ({changed[0]}, ...); only the head is new: keep "
-                        "everything else as it is.", {"mistake": "backbone", "changed": changed})
+        return Feedback(False, tr("the pre-trained weights changed ({name}, ...); only the head is new: keep "
+                                  "everything else as it is.", name=changed[0]),
+                        {"mistake": "backbone", "changed": changed})
     logits = result(torch.rand(2, 3, 16, 16)) if isinstance(result, ViT) else None
     if logits is not None and logits.shape != (2, num_classes):
-        return Feedback(False, f"the model's logits have shape {tuple(logits.shape)}, expected (B, K) = "
-                        f"(2, {num_classes}).", {"mistake": "logits"})
-    return Feedback(True, f"a zero-initialised {dim} x {num_classes} head on the pre-trained features: at the start "
-                    "every logit is 0, so the model says 1/K for every class and the first gradients come from the "
-                    "labels alone.", {"mistake": None})
+        return Feedback(False, tr("the model's logits have shape {shape}, expected (B, K) = (2, {num_classes}).",
+                                  shape=tuple(logits.shape), num_classes=num_classes), {"mistake": "logits"})
+    return Feedback(True, tr("a zero-initialised {dim} x {num_classes} head on the pre-trained features: at the start "
+                             "every logit is 0, so the model says 1/K for every class and the first gradients come "
+                             "from the labels alone.", dim=dim, num_classes=num_classes), {"mistake": None})
 
 
 # ------------------------------------------------------------------- linear probe
@@ -84,40 +90,46 @@ def check_freeze_all_but_head(function: Callable[[nn.Module], nn.Module]) -> Fee
         return problem
     model = model if result is None else result
     if not isinstance(model, nn.Module):
-        return Feedback(False, f"return the model, got {type(result).__name__}.", {"mistake": "type"})
+        return Feedback(False, tr("return the model, got {kind}.", kind=type(result).__name__), {"mistake": "type"})
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     head = {name for name, _ in model.named_parameters() if name.startswith("head.")}
     backbone_left = sorted(trainable - head)
     details = {"trainable": sorted(trainable)}
     if trainable == head:
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        return Feedback(True, f"only head.weight and head.bias train ({trained} of {model.num_parameters()} "
-                        "parameters): a linear probe on frozen features.", {**details, "mistake": None})
+        return Feedback(True, tr("only head.weight and head.bias train ({trained} of {total} "
+                                 "parameters): a linear probe on frozen features.", trained=trained,
+                                 total=model.num_parameters()), {**details, "mistake": None})
     if len(backbone_left) == len(list(model.parameters())) - len(head):
         if not model.training:
-            return Feedback(False, "nothing is frozen: model.eval() only switches dropout and similar layers to test "
-                            "behaviour; freezing means parameter.requires_grad = False.",
+            return Feedback(False, tr("nothing is frozen: model.eval() only switches dropout and similar layers to "
+                                      "test behaviour; freezing means parameter.requires_grad = False."),
                             {**details, "mistake": "eval"})
         if not trainable & head:
-            return Feedback(False, "you froze the head and left the rest trainable: it is the other way round.",
+            return Feedback(False, tr("you froze the head and left the rest trainable: it is the other way round."),
                             {**details, "mistake": "inverted"})
-        return Feedback(False, "nothing is frozen: loop over model.named_parameters() and set requires_grad = False "
-                        "for every parameter whose name does not start with 'head.'.", {**details, "mistake": "none"})
+        return Feedback(False, tr("nothing is frozen: loop over model.named_parameters() and set requires_grad = "
+                                  "False for every parameter whose name does not start with 'head.'."),
+                        {**details, "mistake": "none"})
     if not trainable:
-        return Feedback(False, "everything is frozen, the head too: the head must learn, keep its requires_grad True.",
+        return Feedback(False, tr("everything is frozen, the head too: the head must learn, keep its requires_grad "
+                                  "True."),
                         {**details, "mistake": "all"})
     if head - trainable:
-        return Feedback(False, f"{sorted(head - trainable)} is frozen: both head.weight and head.bias must train.",
+        return Feedback(False, tr("{names} is frozen: both head.weight and head.bias must train.",
+                                  names=sorted(head - trainable)),
                         {**details, "mistake": "head part"})
     if set(backbone_left) <= {"cls_token", "pos_embed"}:
-        return Feedback(False, f"{backbone_left} still train: the class token and position embeddings are parameters "
-                        "of the model itself, not of a layer; model.named_parameters() lists them too.",
+        return Feedback(False, tr("{names} still train: the class token and position embeddings are parameters "
+                                  "of the model itself, not of a layer; model.named_parameters() lists them too.",
+                                  names=backbone_left),
                         {**details, "mistake": "embeddings"})
     if set(backbone_left) <= {"norm.weight", "norm.bias"}:
-        return Feedback(False, "the final LayerNorm still trains: it is part of the features (Eq. 4, y = LN(z_L^0)); "
-                        "freeze it too.", {**details, "mistake": "norm"})
-    return Feedback(False, f"these still train: {backbone_left[:4]}{' ...' if len(backbone_left) > 4 else ''}; "
-                    "freeze every parameter except head.weight and head.bias.", {**details, "mistake": "some"})
+        return Feedback(False, tr("the final LayerNorm still trains: it is part of the features (Eq. 4, "
+                                  "y = LN(z_L^0)); freeze it too."), {**details, "mistake": "norm"})
+    return Feedback(False, tr("these still train: {names}{more}; freeze every parameter except head.weight and "
+                              "head.bias.", names=backbone_left[:4], more=" ..." if len(backbone_left) > 4 else ""),
+                    {**details, "mistake": "some"})
 
 
 # ------------------------------------------------------------- linear few-shot, closed form
@@ -143,24 +155,25 @@ def _ridge_mistakes(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     w_free = torch.linalg.lstsq(xc, yc).solution
     return {
         "zero_one_targets": (w01, one_hot.mean(dim=0) - x_mean @ w01,
-                             "your targets are one-hot in {0, 1}; the paper's are in {-1, 1}: +1 for the class, -1 "
-                             "for the others (2 * one_hot - 1). (Here that only scales W by 1/2 and shifts b, so the "
-                             "predicted classes would agree; the targets of the paper's evaluation are still ±1.)"),
+                             tr("your targets are one-hot in {0, 1}; the paper's are in {-1, 1}: +1 for the class, "
+                                "-1 for the others (2 * one_hot - 1). (Here that only scales W by 1/2 and shifts b, so "
+                                "the predicted classes would agree; the targets of the paper's evaluation are still "
+                                "±1.)")),
         "no_centring": (w_raw, torch.zeros(num_classes, dtype=torch.float64),
-                        "you solved (X^T X + λI)^-1 X^T Y on the raw features, with no bias: centre X and Y first "
-                        "(subtract their column means), then b = mean(Y) - mean(X) W."),
+                        tr("you solved (X^T X + λI)^-1 X^T Y on the raw features, with no bias: centre X and Y first "
+                           "(subtract their column means), then b = mean(Y) - mean(X) W.")),
         "no_centring_bias": (w_raw, y_mean - x_mean @ w_raw,
-                             "W comes from the raw features: centre X and Y first (subtract their column means), "
-                             "so that W is fitted with the bias left free, then b = mean(Y) - mean(X) W."),
+                             tr("W comes from the raw features: centre X and Y first (subtract their column means), "
+                                "so that W is fitted with the bias left free, then b = mean(Y) - mean(X) W.")),
         "bias_penalised": (w_aug[:-1], w_aug[-1],
-                           "you appended a column of ones and penalised the bias with λ too; the paper's ridge leaves "
-                           "the bias free: centre X and Y, solve for W, then b = mean(Y) - mean(X) W."),
+                           tr("you appended a column of ones and penalised the bias with λ too; the paper's ridge "
+                              "leaves the bias free: centre X and Y, solve for W, then b = mean(Y) - mean(X) W.")),
         "no_l2": (w_free, y_mean - x_mean @ w_free,
-                  "that is plain least squares: add λ to the diagonal, (Xc^T Xc + λ I)^-1 Xc^T Yc."),
+                  tr("that is plain least squares: add λ to the diagonal, (Xc^T Xc + λ I)^-1 Xc^T Yc.")),
         "bias_is_mean": (w, y_mean,
-                         "W is right; the bias is mean(Y) - mean(X) W, not mean(Y) alone (the features are not "
-                         "centred at test time)."),
-        "bias_sign": (w, y_mean + x_mean @ w, "W is right; the bias is mean(Y) - mean(X) W: mind the sign."),
+                         tr("W is right; the bias is mean(Y) - mean(X) W, not mean(Y) alone (the features are not "
+                            "centred at test time).")),
+        "bias_sign": (w, y_mean + x_mean @ w, tr("W is right; the bias is mean(Y) - mean(X) W: mind the sign.")),
     }
 
 
@@ -183,20 +196,24 @@ def check_ridge_head(function: Callable[[torch.Tensor, torch.Tensor, int, float]
     expected_w, expected_b = fit.weight[0], fit.bias[0]  # (D, K), (K,)
     result, problem = run_student_code(function, features.clone(), labels.clone(), num_classes, l2)
     if problem is not None:
-        return hint_on_crash(problem, "features is (n, D) and the targets (n, K), so X^T X is (D, D) and W is (D, K).",
+        return hint_on_crash(problem, tr("features is (n, D) and the targets (n, K), so X^T X is (D, D) and W is "
+                                         "(D, K)."),
                              mentions=("shape", "size", "dimension"))
     name = function_name(function)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
-        return Feedback(False, f"`{name}` must return two tensors, (W, b); got {got}.", {"mistake": "return"})
+        got = tr("{count} values", count=len(result)) if isinstance(result, (tuple, list)) else type(result).__name__
+        return Feedback(False, tr("`{name}` must return two tensors, (W, b); got {got}.", name=name, got=got),
+                        {"mistake": "return"})
     parts = []
     for part in result:
         if isinstance(part, np.ndarray):
             part = torch.from_numpy(part)
         if part is None:
-            return Feedback(False, f"`{name}` returned None for W or b: return both, (W, b).", {"mistake": "none"})
+            return Feedback(False, tr("`{name}` returned None for W or b: return both, (W, b).", name=name),
+                            {"mistake": "none"})
         if not isinstance(part, torch.Tensor):
-            return Feedback(False, f"`{name}` must return two tensors (W, b), got {type(part).__name__}.",
+            return Feedback(False, tr("`{name}` must return two tensors (W, b), got {kind}.", name=name,
+                                      kind=type(part).__name__),
                             {"mistake": "type"})
         parts.append(part.detach().double())
     weight, bias = parts
@@ -209,26 +226,29 @@ def check_ridge_head(function: Callable[[torch.Tensor, torch.Tensor, int, float]
 
     if same(weight, expected_w) and same(bias, expected_b):
         accuracy = ((features.double() @ weight + bias).argmax(dim=1) == labels).double().mean().item()
-        return Feedback(True, f"W (D, K) = {tuple(weight.shape)} and b (K,) equal the closed form; on its own "
-                        f"{len(labels)} labelled images the fit classifies {accuracy:.0%} right. No gradient step.",
+        return Feedback(True, tr("W (D, K) = {shape} and b (K,) equal the closed form; on its own "
+                                 "{count} labelled images the fit classifies {accuracy:.0%} right. No gradient step.",
+                                 shape=tuple(weight.shape), count=len(labels), accuracy=accuracy),
                         {**details, "mistake": None})
     if same(weight, expected_w.T):
-        return Feedback(False, f"W is transposed: make it (D, K) = {(dim, num_classes)}, so that the scores are "
-                        "features @ W + b.", {**details, "mistake": "transposed"})
+        return Feedback(False, tr("W is transposed: make it (D, K) = {shape}, so that the scores are "
+                                  "features @ W + b.", shape=(dim, num_classes)), {**details, "mistake": "transposed"})
     for code, (w, b, hint) in _ridge_mistakes(features, labels, num_classes, l2).items():
         if same(weight, w) and same(bias, b):
             return Feedback(False, hint, {**details, "mistake": code})
     if weight.shape != expected_w.shape:
-        return Feedback(False, f"W has shape {tuple(weight.shape)}, expected (D, K) = {(dim, num_classes)}.",
+        return Feedback(False, tr("W has shape {shape}, expected (D, K) = {expected}.", shape=tuple(weight.shape),
+                                  expected=(dim, num_classes)),
                         {**details, "mistake": "shape"})
     if bias.shape != expected_b.shape:
-        return Feedback(False, f"b has shape {tuple(bias.shape)}, expected (K,) = ({num_classes},).",
+        return Feedback(False, tr("b has shape {shape}, expected (K,) = ({num_classes},).", shape=tuple(bias.shape),
+                                  num_classes=num_classes),
                         {**details, "mistake": "bias_shape"})
     if same(weight, expected_w):
-        return Feedback(False, "W is right but b is not: b = mean(Y) - mean(X) W, with Y the ±1 targets.",
+        return Feedback(False, tr("W is right but b is not: b = mean(Y) - mean(X) W, with Y the ±1 targets."),
                         {**details, "mistake": "bias"})
-    return Feedback(False, "W differs from (Xc^T Xc + λI)^-1 Xc^T Yc: build the ±1 targets (2 * one_hot - 1), "
-                    "centre features and targets, and add λ to the diagonal of Xc^T Xc.",
+    return Feedback(False, tr("W differs from (Xc^T Xc + λI)^-1 Xc^T Yc: build the ±1 targets (2 * one_hot - 1), "
+                       "centre features and targets, and add λ to the diagonal of Xc^T Xc."),
                     {**details, "mistake": "values"})
 
 

@@ -37,7 +37,9 @@ from vit_edu.analysis.attention_maps import (
     query_attention,
     upsample_map,
 )
+from vit_edu.language import tr
 from vit_edu.viz.render import BlitRenderer, new_figure
+from vit_edu.widgets import in_english
 
 FUSED_VIEWS = ("rollout", "gradient")  # layer choices that combine all layers and heads
 _CMAP = colormaps["inferno"]
@@ -240,16 +242,18 @@ class AttentionExplorerState:
     def description(self) -> str:
         """One line naming what the map shows."""
         if self.layer == "rollout":
-            method = f"rollout ({self.head_fusion} over heads, discard {self.discard_ratio:g})"
+            method = tr("rollout ({fusion} over heads, discard {ratio:g})", fusion=self.head_fusion,
+                        ratio=self.discard_ratio)
         elif self.layer == "gradient":
-            method = f"gradient-weighted attention (for '{self.class_names[self.predicted_class]}')"
+            method = tr("gradient-weighted attention (for '{name}')", name=self.class_names[self.predicted_class])
         else:
-            head = "mean over heads" if self.head == "mean" else f"head {self.head}"
-            method = f"layer {self.layer}, {head}"
+            head = tr("mean over heads") if self.head == "mean" else tr("head {head}", head=self.head)
+            method = tr("layer {layer}, {head}", layer=self.layer, head=head)
         if self.patch is None:
-            return f"{method}: where the class token looks"
+            return tr("{method}: where the class token looks", method=method)
         row, col = divmod(self.patch, self.grid_size[1])
-        return f"{method}: where patch {self.patch} (row {row}, col {col}) looks"
+        return tr("{method}: where patch {patch} (row {row}, col {col}) looks", method=method, patch=self.patch,
+                  row=row, col=col)
 
     @property
     def title(self) -> str:
@@ -259,9 +263,10 @@ class AttentionExplorerState:
     @property
     def prediction_text(self) -> str:
         probability = self.probabilities[self.predicted_class]
-        text = f"predicted: {self.class_names[self.predicted_class]} ({probability:.0%})"
+        text = tr("predicted: {name} ({probability:.0%})", name=self.class_names[self.predicted_class],
+                  probability=probability)
         truth = self.labels[self.index]
-        return text if truth is None else f"{text}\ntrue: {self.class_names[truth]}"
+        return text if truth is None else text + "\n" + tr("true: {name}", name=self.class_names[truth])
 
     def top_classes(self, count: int = 3) -> list[tuple[str, float]]:
         """The ``count`` most probable classes with their probabilities, most probable first."""
@@ -333,7 +338,8 @@ class AttentionExplorerFigure:
                 row, col = divmod(state.patch, state.grid_size[1])
                 marker.set_xy((col * state.patch_size - 0.5, row * state.patch_size - 0.5))
             marker.set_visible(state.patch is not None)
-        text = f"{state.title}\n{state.prediction_text.replace(chr(10), ', ')}" if self.show_text else ""
+        with in_english():  # the figure stays English
+            text = f"{state.title}\n{state.prediction_text.replace(chr(10), ', ')}" if self.show_text else ""
         self.title.set_text(text)
         return self
 
@@ -383,18 +389,18 @@ def attention_explorer_widget(state: AttentionExplorerState):
 
     view = AttentionExplorerFigure(state, show_text=False)
     style = {"description_width": "initial"}
-    layers = [(f"layer {i}", i) for i in range(state.num_layers)] + [("rollout", "rollout"),
-                                                                    ("gradient-weighted", "gradient")]
+    layers = [(tr("layer {layer}", layer=i), i) for i in range(state.num_layers)] + [
+        (tr("rollout"), "rollout"), (tr("gradient-weighted"), "gradient")]
     controls = {
         "image": widgets.Dropdown(options=[(n, i) for i, n in enumerate(state.names)], value=state.index,
-                                  description="image"),
-        "layer": widgets.Dropdown(options=layers, value=state.layer, description="layer"),
-        "head": widgets.Dropdown(options=[("mean over heads", "mean")] + [(f"head {h}", h)
-                                 for h in range(state.num_heads)], value=state.head, description="head"),
-        "query": widgets.ToggleButtons(options=[("class token", "cls"), ("clicked patch", "patch")],
-                                       value="cls" if state.patch is None else "patch", description="query",
+                                  description=tr("image")),
+        "layer": widgets.Dropdown(options=layers, value=state.layer, description=tr("layer")),
+        "head": widgets.Dropdown(options=[(tr("mean over heads"), "mean")] + [(tr("head {head}", head=h), h)
+                                 for h in range(state.num_heads)], value=state.head, description=tr("head")),
+        "query": widgets.ToggleButtons(options=[(tr("class token"), "cls"), (tr("clicked patch"), "patch")],
+                                       value="cls" if state.patch is None else "patch", description=tr("query"),
                                        style=style),
-        "opacity": widgets.FloatSlider(value=state.opacity, min=0.0, max=1.0, step=0.05, description="opacity",
+        "opacity": widgets.FloatSlider(value=state.opacity, min=0.0, max=1.0, step=0.05, description=tr("opacity"),
                                        continuous_update=True, style=style),
     }
     canvas = ClickableImage()
@@ -408,9 +414,10 @@ def attention_explorer_widget(state: AttentionExplorerState):
         truth = state.labels[state.index]
         classes = " · ".join((f"<b>{html.escape(name)} {p:.0%}</b>" if rank == 0 else f"{html.escape(name)} {p:.0%}")
                              for rank, (name, p) in enumerate(state.top_classes()))
-        known = "" if truth is None else f" (true: {html.escape(state.class_names[truth])})"
-        caption.value = (f"<b>{html.escape(state.title)}</b><br>predicted: {classes}{known}<br>"
-                         "<i>Click a patch on either picture to see where that patch looks.</i>")
+        known = "" if truth is None else tr(" (true: {name})", name=html.escape(state.class_names[truth]))
+        predicted = tr("predicted: {classes}{known}", classes=classes, known=known)
+        hint = tr("Click a patch on either picture to see where that patch looks.")
+        caption.value = f"<b>{html.escape(state.title)}</b><br>{predicted}<br><i>{hint}</i>"
 
     def on_control(_change: Any = None) -> None:
         state.set_image(controls["image"].value).set_layer(controls["layer"].value)

@@ -27,6 +27,7 @@ from typing import Any
 
 from vit_edu.config import PRESET_NAMES, ViTConfig, preset
 from vit_edu.counting import count_flops, parameter_breakdown
+from vit_edu.language import tr
 from vit_edu.viz.render import figure_to_png, new_figure
 
 FORMULAS = OrderedDict(
@@ -82,18 +83,19 @@ def vit_pytorch_differences(**kwargs: Any) -> list[tuple[str, int]]:
     qkv_bias = depth * 3 * d
     with_projection = depth * (4 * d * inner + d)  # their attention if it kept the output projection
     rows = [
-        ("LayerNorm(P²C) before the patch projection", theirs["patch_norms"] - 2 * d),
-        ("LayerNorm(D) after the patch projection", 2 * d),
-        ("no bias in the qkv projection", -qkv_bias),
-        (f"dim_head = {kwargs['dim_head']} (ours: D/k = {d // kwargs['heads']})",
+        (tr("LayerNorm(P²C) before the patch projection"), theirs["patch_norms"] - 2 * d),
+        (tr("LayerNorm(D) after the patch projection"), 2 * d),
+        (tr("no bias in the qkv projection"), -qkv_bias),
+        (tr("dim_head = {dim_head} (ours: D/k = {ours})", dim_head=kwargs["dim_head"], ours=d // kwargs["heads"]),
          with_projection - (ours["attention"] - qkv_bias)),
     ]
     if theirs["attention"] != with_projection:
-        rows.append(("no output projection (heads == 1 and dim_head == D)", theirs["attention"] - with_projection))
+        rows.append((tr("no output projection (heads == 1 and dim_head == D)"),
+                     theirs["attention"] - with_projection))
     rows += [
-        ("pool='mean' drops the class token and its position",
+        (tr("pool='mean' drops the class token and its position"),
          theirs["class_token"] + theirs["position_embeddings"] - ours["class_token"] - ours["position_embeddings"]),
-        ("dropout on the attention weights", 0),
+        (tr("dropout on the attention weights"), 0),
     ]
     if sum(delta for _, delta in rows) != sum(theirs.values()) - sum(ours.values()):  # pragma: no cover
         raise AssertionError("the listed differences do not add up to the gap; a structure changed.")
@@ -178,27 +180,33 @@ class ParameterCalculatorState:
         """The table and summary as fixed-width text (what the notebook prints)."""
         info = self.summary()
         if not info["valid"]:
-            return f"invalid: {info['message']}"
+            return tr("invalid: {message}", message=info["message"])
         lines = [f"{name:<20} {formula:<16} {count:>13,} {share:5.1f} %" for name, formula, count, share in
                  self.table()]
-        lines += [f"{'total':<20} {'':<16} {info['total']:>13,}",
-                  f"N = {info['num_patches']} patches, T = {info['seq_len']} tokens, {info['gflops']:.1f} GFLOPs per "
-                  f"image, weights {info['fp32_mb']:.0f} MB (fp32) / {info['fp16_mb']:.0f} MB (fp16)"]
+        total = tr("total")
+        lines += [f"{total:<20} {'':<16} {info['total']:>13,}",
+                  tr("N = {num_patches} patches, T = {seq_len} tokens, {gflops:.1f} GFLOPs per "
+                     "image, weights {fp32_mb:.0f} MB (fp32) / {fp16_mb:.0f} MB (fp16)",
+                     num_patches=info["num_patches"], seq_len=info["seq_len"], gflops=info["gflops"],
+                     fp32_mb=info["fp32_mb"], fp16_mb=info["fp16_mb"])]
         return "\n".join(lines)
 
     def html(self) -> str:
         """The same as :meth:`text` as an HTML table (for ``ipywidgets.HTML``)."""
         info = self.summary()
         if not info["valid"]:
-            return f"<p style='color:#b00020'><b>Not a valid ViT:</b> {html.escape(info['message'])}</p>"
+            return f"<p style='color:#b00020'><b>{tr('Not a valid ViT:')}</b> {html.escape(info['message'])}</p>"
         rows = "".join(f"<tr><td>{n}</td><td>{f}</td><td style='text-align:right'>{c:,}</td>"
                        f"<td style='text-align:right'>{s:.1f} %</td></tr>" for n, f, c, s in self.table())
-        return (f"<table><tr><th>component</th><th>formula</th><th>parameters</th><th>share</th></tr>{rows}"
-                f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{info['total']:,}</b></td>"
-                f"<td></td></tr></table><p>N = {info['num_patches']}, T = {info['seq_len']}; "
-                f"{info['gflops']:.1f} GFLOPs per image; weights {info['fp32_mb']:.0f} MB (fp32), "
-                f"{info['fp16_mb']:.0f} MB (fp16); vit-pytorch with the same arguments: "
-                f"{info['vit_pytorch_total']:,}</p>")
+        headers = "".join(f"<th>{header}</th>" for header in (tr("component"), tr("formula"), tr("parameters"),
+                                                               tr("share")))
+        numbers = tr("N = {num_patches}, T = {seq_len}; {gflops:.1f} GFLOPs per image; weights {fp32_mb:.0f} MB "
+                     "(fp32), {fp16_mb:.0f} MB (fp16); vit-pytorch with the same arguments: {vit_pytorch_total:,}",
+                     num_patches=info["num_patches"], seq_len=info["seq_len"], gflops=info["gflops"],
+                     fp32_mb=info["fp32_mb"], fp16_mb=info["fp16_mb"], vit_pytorch_total=info["vit_pytorch_total"])
+        return (f"<table><tr>{headers}</tr>{rows}"
+                f"<tr><td><b>{tr('total')}</b></td><td></td><td style='text-align:right'><b>{info['total']:,}</b></td>"
+                f"<td></td></tr></table><p>{numbers}</p>")
 
 
 class ParameterCalculatorFigure:
@@ -247,7 +255,8 @@ def parameter_calculator_widget(state: ParameterCalculatorState | None = None):
     state = state or ParameterCalculatorState()
     view = ParameterCalculatorFigure(state)
     style = {"description_width": "initial"}
-    chooser = widgets.Dropdown(options=[*PRESET_NAMES, "custom"], value=state.preset_name, description="preset")
+    chooser = widgets.Dropdown(options=[*((name, name) for name in PRESET_NAMES), (tr("custom"), "custom")],
+                               value=state.preset_name, description=tr("preset"))
     bounds = dict(dim=(16, 2048), depth=(1, 48), heads=(1, 32), mlp_dim=(16, 8192), patch_size=(1, 64),
                   image_size=(8, 1024), num_classes=(0, 22000))
     controls = {key: widgets.IntSlider(value=state.values[key], min=low, max=high, description=key, style=style,

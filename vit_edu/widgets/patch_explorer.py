@@ -20,9 +20,11 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from vit_edu.data.photos import PHOTO_NAMES, load_photo
+from vit_edu.language import tr
 from vit_edu.patches import patchify
 from vit_edu.viz.patches import as_picture
 from vit_edu.viz.render import figure_to_png, new_figure
+from vit_edu.widgets import in_english
 
 # Photos shipped inside the scikit-image wheel (see vit_edu.data); camera stays grey (C = 1).
 SAMPLE_IMAGES: tuple[str, ...] = (*PHOTO_NAMES, "camera")
@@ -134,15 +136,19 @@ class PatchExplorerState:
         grid = (kept_h // p, kept_w // p)
         num_patches = grid[0] * grid[1] if self.has_sequence else None
         if self.divisible:
-            message = f"{height} x {width} is a multiple of P = {p}: N = {grid[0]} x {grid[1]} = {num_patches} patches."
+            message = tr("{height} x {width} is a multiple of P = {p}: N = {rows} x {cols} = {num_patches} patches.",
+                         height=height, width=width, p=p, rows=grid[0], cols=grid[1], num_patches=num_patches)
         elif self.crop:
-            message = (f"centre-cropped {height} x {width} to {kept_h} x {kept_w} (dropped {height - kept_h} "
-                       f"pixel rows and {width - kept_w} columns): N = {grid[0]} x {grid[1]} = {num_patches} patches.")
+            message = tr("centre-cropped {height} x {width} to {kept_h} x {kept_w} (dropped {dropped_rows} "
+                         "pixel rows and {dropped_cols} columns): N = {rows} x {cols} = {num_patches} patches.",
+                         height=height, width=width, kept_h=kept_h, kept_w=kept_w, dropped_rows=height - kept_h,
+                         dropped_cols=width - kept_w, rows=grid[0], cols=grid[1], num_patches=num_patches)
         else:
             sides = [f"{side} = {count} x {p} + {side % p}" for side, count in ((height, grid[0]), (width, grid[1]))]
-            message = (f"{height} x {width} is not divisible by P = {p} ({', '.join(dict.fromkeys(sides))}): patchify "
-                       f"raises a ValueError. A bare Conv2d would silently ignore the red pixels. Crop to {kept_h} x "
-                       f"{kept_w}, resize, or pick another P.")
+            message = tr("{height} x {width} is not divisible by P = {p} ({sides}): patchify "
+                         "raises a ValueError. A bare Conv2d would silently ignore the red pixels. Crop to {kept_h} x "
+                         "{kept_w}, resize, or pick another P.", height=height, width=width, p=p,
+                         sides=", ".join(dict.fromkeys(sides)), kept_h=kept_h, kept_w=kept_w)
         return {"image": self.image_name, "height": height, "width": width, "channels": channels,
                 "patch_size": p, "divisible": self.divisible, "crop": self.crop, "grid": grid,
                 "num_patches": num_patches, "sequence_length": None if num_patches is None else num_patches + 1,
@@ -253,7 +259,9 @@ class PatchExplorerFigure:
         self.ax_matrix.set_ylim(matrix.shape[0] - 0.5, -0.5)
         self.ax_matrix.set_title("" if patches is None else f"$x_p$: one row per patch ($N \\times P^2C$) "
                                  f"{patches.shape[0]} x {patches.shape[1]}", fontsize=9)
-        self.message.set_text("" if patches is not None else textwrap.fill(state.summary["message"], 62))
+        with in_english():  # the figure stays English
+            message = state.summary["message"]
+        self.message.set_text("" if patches is not None else textwrap.fill(message, 62))
         for axes in (self.ax_strip, self.ax_matrix):
             axes.set_frame_on(patches is not None)
             axes.tick_params(left=patches is not None, bottom=patches is not None,
@@ -280,10 +288,10 @@ def patch_explorer_widget(state: PatchExplorerState | None = None, max_patch_siz
 
     state = state or PatchExplorerState()
     view = PatchExplorerFigure(state)
-    chooser = widgets.Dropdown(options=list(state.images), value=state.image_name, description="image")
-    slider = widgets.IntSlider(value=state.patch_size, min=1, max=max_patch_size, description="patch size P",
+    chooser = widgets.Dropdown(options=list(state.images), value=state.image_name, description=tr("image"))
+    slider = widgets.IntSlider(value=state.patch_size, min=1, max=max_patch_size, description=tr("patch size P"),
                                continuous_update=False, style={"description_width": "initial"})
-    crop = widgets.Checkbox(value=state.crop, description="crop to a multiple of P")
+    crop = widgets.Checkbox(value=state.crop, description=tr("crop to a multiple of P"))
     picture = picture_widget(figure_to_png(view.figure))
 
     def redraw(_change: Any = None) -> None:

@@ -19,6 +19,7 @@ import torch
 
 from vit_edu.analysis.positions import position_similarity, similarity_mosaic
 from vit_edu.checks import Size2d, to_2tuple
+from vit_edu.language import tr
 from vit_edu.viz.render import figure_to_png, new_figure
 
 
@@ -77,9 +78,11 @@ class PositionSimilarityState:
     def label(self, name: str) -> str:
         """A one-line description of the selected patch's map for ``name``."""
         if self.single_patch and name in self.maps:
-            return f"{name}: patch (0, 0) is the only patch of the 1x1 grid; there is no other patch to compare"
+            return tr("{name}: patch (0, 0) is the only patch of the 1x1 grid; there is no other patch to compare",
+                      name=name)
         row, col, value = self.most_similar_other(name)
-        return f"{name}: patch ({self.row}, {self.col}); most similar other patch ({row}, {col}), cos {value:.2f}"
+        return tr("{name}: patch ({row}, {col}); most similar other patch ({other_row}, {other_col}), cos {value:.2f}",
+                  name=name, row=self.row, col=self.col, other_row=row, other_col=col, value=value)
 
 
 def _draw(figure, state: PositionSimilarityState):
@@ -145,8 +148,8 @@ def position_similarity_widget(sources: Mapping[str, torch.Tensor], grid_size: S
     artists = _draw(figure, state)
     image = picture_widget(figure_to_png(figure))
     height, width = state.grid_size
-    row_slider = widgets.IntSlider(value=row, min=0, max=height - 1, description="row")
-    col_slider = widgets.IntSlider(value=col, min=0, max=width - 1, description="column")
+    row_slider = widgets.IntSlider(value=row, min=0, max=height - 1, description=tr("row"))
+    col_slider = widgets.IntSlider(value=col, min=0, max=width - 1, description=tr("column"))
     text = widgets.HTML("<br>".join(state.label(name) for name in state.names))
 
     def on_change(_change) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vit_edu.language import tr
 from vit_edu.viz.render import figure_to_png, new_figure
 
 
@@ -148,8 +149,8 @@ class SoftmaxTemperatureState:
 
     def label(self) -> str:
         """One line describing the current state."""
-        return (f"tau = {self.temperature:.2f}: largest weight {self.weights.max():.2f}, "
-                f"entropy {self.entropy:.2f} of max {self.max_entropy:.2f} nats")
+        return tr("tau = {tau:.2f}: largest weight {weight:.2f}, entropy {entropy:.2f} of max {most:.2f} nats",
+                  tau=self.temperature, weight=self.weights.max(), entropy=self.entropy, most=self.max_entropy)
 
     def title(self) -> str:
         """A two-line title for a plot of the current weights."""

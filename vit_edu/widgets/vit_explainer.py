@@ -40,12 +40,34 @@ from matplotlib.patches import Rectangle
 from vit_edu.analysis.attention_maps import upsample_map
 from vit_edu.analysis.forward_trace import MAP_KINDS, STAGES, ForwardTrace, explanation_maps, trace_forward
 from vit_edu.checks import check_choice
+from vit_edu.language import tr
 from vit_edu.training.progress import track
 from vit_edu.viz.render import BlitRenderer, figure_to_png, new_figure
+from vit_edu.widgets import in_english
 
 MAP_LABELS = {"raw": "attention of the chosen layer (mean of heads)", "rollout": "attention rollout",
               "flow": "attention flow", "gradient": "gradient-weighted, for the class asked about"}
 _CMAP = colormaps["inferno"]
+
+
+def map_labels() -> dict[str, str]:
+    """:data:`MAP_LABELS` in the course's current language (see :func:`vit_edu.use_language`)."""
+    return {"raw": tr("attention of the chosen layer (mean of heads)"), "rollout": tr("attention rollout"),
+            "flow": tr("attention flow"), "gradient": tr("gradient-weighted, for the class asked about")}
+
+
+def static_words() -> dict[str, str]:
+    """The words of the kernel-free explainer (``vit_explainer.js``) in the current language; the script fills
+    the ``{fields}`` itself."""
+    return {
+        "image": tr("image"), "map": tr("map"), "class_asked": tr("class asked"),
+        "predicted_class": tr("the predicted class"), "class_token": tr("the class token"),
+        "patch": tr("patch ({row}, {col})"), "head": tr("head {head}"), "layer": tr("layer {layer}"),
+        "after_block": tr("after block {block}"),
+        "title": tr("{image}: predicted {label} ({percent}%); query: {query}; map: {map}"),
+        "help": tr("Click a stage, a patch (again: back to the class token), a head thumbnail or a column of the "
+                   "logit lens. Computed when the lesson ran; stage details are for the class token."),
+    }
 
 
 def _index(value: Any, name: str, size: int) -> int:
@@ -194,35 +216,38 @@ class ExplainerState:
 
     def query_name(self) -> str:
         if self.patch is None:
-            return "the class token"
+            return tr("the class token")
         row, col = divmod(self.patch, self.grid_size[1])
-        return f"patch ({row}, {col})"
+        return tr("patch ({row}, {col})", row=row, col=col)
 
     def title(self) -> str:
         probability = float(self.trace.probabilities[self.prediction])
-        return (f"{self.names[self.index]}: predicted {self.class_names[self.prediction]} ({probability:.0%}); "
-                f"query: {self.query_name()}; map: {self.map_kind}")
+        return tr("{name}: predicted {prediction} ({probability:.0%}); query: {query}; map: {map}",
+                  name=self.names[self.index], prediction=self.class_names[self.prediction], probability=probability,
+                  query=self.query_name(), map=self.map_kind)
 
     def detail(self) -> list[str]:
         """The chosen stage with its real shapes and values, one line per fact."""
         trace, stage = self.trace, self.stage
         num_patches, dim = trace.patch_embeddings.shape
         token = self.patch if self.patch is not None else 0
-        name = self.query_name() if self.patch is not None else "patch (0, 0)"
+        name = self.query_name() if self.patch is not None else tr("patch ({row}, {col})", row=0, col=0)
         if stage == "image":
             c, h, w = trace.image.shape
-            return [f"image x: {c} x {h} x {w} (C x H x W)", f"values from {float(trace.image.min()):.2f} "
-                    f"to {float(trace.image.max()):.2f}", f"P = {self.patch_size}: N = HW / P^2 = {num_patches}"]
+            return [tr("image x: {c} x {h} x {w} (C x H x W)", c=c, h=h, w=w),
+                    tr("values from {low:.2f} to {high:.2f}", low=float(trace.image.min()),
+                       high=float(trace.image.max())),
+                    f"P = {self.patch_size}: N = HW / P^2 = {num_patches}"]
         if stage == "patches":
             return [f"x_p: N x P^2 C = {num_patches} x {trace.patches.shape[1]}",
-                    f"{name}: {_vector(trace.patches[token])}", "one row per patch, row by row"]
+                    f"{name}: {_vector(trace.patches[token])}", tr("one row per patch, row by row")]
         if stage == "embedding":
             return [f"x_p E: N x D = {num_patches} x {dim}", f"E: P^2 C x D = {trace.patches.shape[1]} x {dim}",
                     f"{name}: {_vector(trace.patch_embeddings[token])}",
-                    f"its length |x_p E| = {float(trace.patch_embeddings[token].norm()):.2f}"]
+                    tr("its length |x_p E| = {length:.2f}", length=float(trace.patch_embeddings[token].norm()))]
         if stage == "class token":
-            return [f"x_class: D = {dim} numbers, learned", f"{_vector(trace.class_token)}",
-                    f"put first: T = N + 1 = {trace.seq_len} tokens"]
+            return [tr("x_class: D = {dim} numbers, learned", dim=dim), f"{_vector(trace.class_token)}",
+                    tr("put first: T = N + 1 = {seq_len} tokens", seq_len=trace.seq_len)]
         if stage == "positions":
             q = self.query
             return [f"E_pos: T x D = {trace.seq_len} x {dim}", f"{self.query_name()}: {_vector(trace.positions[q])}",
@@ -231,22 +256,28 @@ class ExplainerState:
             q, layer, head = self.query, self.layer, self.head
             keys = trace.attentions[layer, head, q]
             top = torch.topk(keys, 3).indices.tolist()
-            named = ", ".join("class token" if k == 0 else f"patch {divmod(k - 1, self.grid_size[1])}" for k in top)
+            named = ", ".join(tr("class token") if k == 0 else
+                              tr("patch {position}", position=divmod(k - 1, self.grid_size[1])) for k in top)
             norms = trace.stream[:, q].norm(dim=-1)
-            return [f"block {layer}: z_{layer + 1} = z_{layer} + MSA(LN(z)) + MLP(LN(.))",
-                    f"A of layer {layer}: k x T x T = {self.num_heads} x {trace.seq_len} x {trace.seq_len}",
-                    f"head {head}, {self.query_name()} reads most from: {named}",
-                    f"|z| of the query: {float(norms[layer]):.1f} -> {float(norms[layer + 1]):.1f}",
-                    f"attention adds {float(trace.attention_out[layer, q].norm()):.1f}, "
-                    f"the MLP adds {float(trace.mlp_out[layer, q].norm()):.1f}"]
+            return [tr("block {layer}: z_{next} = z_{layer} + MSA(LN(z)) + MLP(LN(.))", layer=layer, next=layer + 1),
+                    tr("A of layer {layer}: k x T x T = {heads} x {seq_len} x {seq_len}", layer=layer,
+                       heads=self.num_heads, seq_len=trace.seq_len),
+                    tr("head {head}, {query} reads most from: {named}", head=head, query=self.query_name(),
+                       named=named),
+                    tr("|z| of the query: {before:.1f} -> {after:.1f}", before=float(norms[layer]),
+                       after=float(norms[layer + 1])),
+                    tr("attention adds {attention:.1f}, the MLP adds {mlp:.1f}",
+                       attention=float(trace.attention_out[layer, q].norm()),
+                       mlp=float(trace.mlp_out[layer, q].norm()))]
         if stage == "final norm":
             normed = trace.normed[0]
-            return [f"LN(z_L^0): D = {dim} numbers", f"{_vector(normed)}",
-                    f"mean {float(normed.mean()):.2f}, std {float(normed.std()):.2f} (gain and bias applied)"]
+            return [tr("LN(z_L^0): D = {dim} numbers", dim=dim), f"{_vector(normed)}",
+                    tr("mean {mean:.2f}, std {std:.2f} (gain and bias applied)", mean=float(normed.mean()),
+                       std=float(normed.std()))]
         order = torch.argsort(trace.probabilities, descending=True).tolist()
-        return [f"logits: K = {self.num_classes} = head(LN(z_L^0))", *(
-            f"{self.class_names[c]}: logit {float(trace.logits[c]):.2f}, p = {float(trace.probabilities[c]):.1%}"
-            for c in order[:4])]
+        return [tr("logits: K = {classes} = head(LN(z_L^0))", classes=self.num_classes), *(
+            tr("{name}: logit {logit:.2f}, p = {p:.1%}", name=self.class_names[c], logit=float(trace.logits[c]),
+               p=float(trace.probabilities[c])) for c in order[:4])]
 
 
 class ExplainerFigure:
@@ -342,10 +373,12 @@ class ExplainerFigure:
         self.head_marker.set_xy((state.head * (gw + 1) - 1, state.layer * (gh + 1) - 1))
         self.lens_artist.set_data(state.lens_grid())
         self.lens_marker.set_x(state.layer - 0.5)
-        lines = [f"{state.stage}:", *state.detail()]
+        with in_english():  # the figure stays English
+            lines = [f"{state.stage}:", *state.detail()]
+            title = state.title()
         self.detail_text.set_text("\n".join(textwrap.fill(line, 29, subsequent_indent="  ") for line in lines)
                                   if self.show_text else "")
-        self.title_text.set_text(state.title() if self.show_text else "")
+        self.title_text.set_text(title if self.show_text else "")
         return self
 
     def render(self) -> bytes:
@@ -477,7 +510,8 @@ def explainer_bundle(state: ExplainerState, progress: bool = True) -> dict[str, 
     ``progress`` shows a bar while the images are traced (about a second each on 2 cores).
 
     Returns:
-        ``format`` (:data:`BUNDLE_FORMAT`), ``stages``, ``map_kinds``, ``map_labels``, ``class_names``,
+        ``format`` (:data:`BUNDLE_FORMAT`), ``stages``, ``map_kinds``, ``map_labels``, ``words``
+        (:func:`static_words`), ``class_names``,
         ``num_layers`` (L), ``num_heads`` (k), ``num_classes`` (K), ``colormaps`` (``inferno`` for the maps and
         thumbnails, ``viridis`` for the logit lens: (256, 3) uint8 lookup tables), and ``images``, one dict each:
 
@@ -496,7 +530,7 @@ def explainer_bundle(state: ExplainerState, progress: bool = True) -> dict[str, 
         raise TypeError(f"state must be an ExplainerState, got {type(state).__name__}.")
     saved = (state.index, state.stage, state.layer, state.head, state.patch)
     try:
-        indices = track(range(len(state.images)), "explainer: every image for the static site", unit="image",
+        indices = track(range(len(state.images)), tr("explainer: every image for the static site"), unit="image",
                         enabled=progress)
         images = [_image_bundle(state.set_image(index)) for index in indices]
     finally:
@@ -504,7 +538,8 @@ def explainer_bundle(state: ExplainerState, progress: bool = True) -> dict[str, 
         state.set_image(index).set_head(layer, head).set_stage(stage).select_patch(patch)
     ramp = np.linspace(0, 1, 256)
     return {
-        "format": BUNDLE_FORMAT, "stages": list(STAGES), "map_kinds": list(MAP_KINDS), "map_labels": MAP_LABELS,
+        "format": BUNDLE_FORMAT, "stages": list(STAGES), "map_kinds": list(MAP_KINDS), "map_labels": map_labels(),
+        "words": static_words(),
         "class_names": list(state.class_names), "num_layers": state.num_layers, "num_heads": state.num_heads,
         "num_classes": state.num_classes,
         "colormaps": {name: _encode(np.rint(colormaps[name](ramp)[:, :3] * 255).astype(np.uint8))
@@ -565,13 +600,13 @@ def explainer_widget(state: ExplainerState, save_folder: str | Path = ".", bundl
     view = ExplainerFigure(state, show_text=False)
     controls = {
         "image": widgets.Dropdown(options=[(n, i) for i, n in enumerate(state.names)], value=state.index,
-                                  description="image"),
+                                  description=tr("image")),
         "map": widgets.ToggleButtons(options=[(kind, kind) for kind in MAP_KINDS], value=state.map_kind,
-                                     description="map", style={"description_width": "initial"}),
-        "target": widgets.Dropdown(options=[("the predicted class", None)] + [(name, c) for c, name in
-                                   enumerate(state.class_names)], value=state.target, description="class asked"),
-        "save_png": widgets.Button(description="save PNG"),
-        "save_svg": widgets.Button(description="save SVG"),
+                                     description=tr("map"), style={"description_width": "initial"}),
+        "target": widgets.Dropdown(options=[(tr("the predicted class"), None)] + [(name, c) for c, name in
+                                   enumerate(state.class_names)], value=state.target, description=tr("class asked")),
+        "save_png": widgets.Button(description=tr("save PNG")),
+        "save_svg": widgets.Button(description=tr("save SVG")),
     }
     canvas = _explainer_canvas_class()()
     if bundle:
@@ -584,9 +619,10 @@ def explainer_widget(state: ExplainerState, save_folder: str | Path = ".", bundl
         view.update()
         canvas.set_png(view.render())
         lines = "<br>".join(html.escape(line) for line in state.detail())
-        detail.value = (f"<b>{html.escape(state.title())}</b><br><i>{html.escape(MAP_LABELS[state.map_kind])}</i>"
-                        f"<br><b>{html.escape(state.stage)}</b><br><code>{lines}</code><br>"
-                        "<i>Click a stage, a patch, a head thumbnail or a column of the logit lens.</i>")
+        label = map_labels()[state.map_kind]
+        hint = tr("Click a stage, a patch, a head thumbnail or a column of the logit lens.")
+        detail.value = (f"<b>{html.escape(state.title())}</b><br><i>{html.escape(label)}</i>"
+                        f"<br><b>{html.escape(state.stage)}</b><br><code>{lines}</code><br><i>{hint}</i>")
 
     def on_control(_change: Any = None) -> None:
         state.set_image(controls["image"].value).set_map(controls["map"].value, controls["target"].value)
@@ -601,7 +637,7 @@ def explainer_widget(state: ExplainerState, save_folder: str | Path = ".", bundl
         def save(_button: Any) -> None:
             stem = f"vit_explainer_{state.names[state.index]}_{state.stage}".replace(" ", "_").replace(":", "")
             path = view.save(_free_name(Path(save_folder), stem, suffix))
-            saved.value = f"saved {html.escape(str(path))}"
+            saved.value = tr("saved {path}", path=html.escape(str(path)))
         return save
 
     for name in ("image", "map", "target"):
