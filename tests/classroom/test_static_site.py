@@ -191,6 +191,7 @@ def test_the_site_speaks_both_languages(tmp_path):
     assert f'href="zh/{english.name}" hreflang="zh"' in english_page
     assert f'href="../{english.name}" hreflang="en"' in chinese_page
     assert 'src="../_static/require.js"' in chinese_page and 'src="_static/' not in chinese_page
+    assert '<html lang="zh">' in chinese_page
     explore = catalogue("zh")[EXPLORE_NOTE]
     assert explore in chinese_page and EXPLORE_NOTE not in chinese_page and EXPLORE_NOTE in english_page
     lesson = next(entry for entry in load_catalogue() if entry.filename == f"{EXECUTED_LESSON}.ipynb")

@@ -116,3 +116,30 @@ def test_the_canvas_carries_the_bundle_but_not_in_its_text_repr(state, tmp_path)
 def test_a_bundle_needs_a_state():
     with pytest.raises(TypeError, match="state must be an ExplainerState"):
         explainer_bundle({"images": []})
+
+
+def test_the_static_explainer_words_follow_the_language_and_match_the_script_s_defaults():
+    """vit_explainer.js falls back to English words for old bundles: they must be static_words() in English,
+    and the Chinese words must keep the {fields} the script fills in."""
+    import re
+    from importlib import resources
+
+    from vit_edu.language import fields, use_language
+    from vit_edu.widgets.vit_explainer import static_words
+
+    script = (resources.files("vit_edu.classroom") / "static" / "vit_explainer.js").read_text(encoding="utf-8")
+    defaults = script[script.index("const words = Object.assign({"):script.index("}, bundle.words || {})")]
+    english = static_words()
+    for key, text in english.items():
+        found = re.search(rf"\b{key}: ((?:\"[^\"]*\"(?:\s*\+\s*)?)+)", defaults)
+        assert found, key
+        assert "".join(re.findall(r'"([^"]*)"', found.group(1))) == text, key
+    try:
+        use_language("zh")
+        chinese = static_words()
+    finally:
+        use_language("en")
+    assert chinese.keys() == english.keys()
+    for key in english:
+        assert re.search(r"[\u4e00-\u9fff]", chinese[key]), key
+        assert fields(chinese[key]) == fields(english[key]), key

@@ -66,6 +66,16 @@
       add(document.head, "style", "", STYLE).id = "vit-explainer-style";
     }
     const L = bundle.num_layers, k = bundle.num_heads, K = bundle.num_classes;
+    // the words in the lesson's language (bundles written before they were stored: English)
+    const words = Object.assign({
+      image: "image", map: "map", class_asked: "class asked", predicted_class: "the predicted class",
+      class_token: "the class token", patch: "patch ({row}, {col})", head: "head {head}", layer: "layer {layer}",
+      after_block: "after block {block}", title: "{image}: predicted {label} ({percent}%); query: {query}; map: {map}",
+      help: "Click a stage, a patch (again: back to the class token), a head thumbnail or a column of the logit " +
+            "lens. Computed when the lesson ran; stage details are for the class token."}, bundle.words || {});
+    function fill(template, values) {
+      return template.replace(/\{(\w+)\}/g, function (all, name) { return name in values ? values[name] : all; });
+    }
     const inferno = decode(bundle.colormaps.inferno), viridis = decode(bundle.colormaps.viridis);
     const images = bundle.images.map(function (image) {
       const maps = {};
@@ -91,20 +101,20 @@
       return button;
     });
     const controls = add(container, "div", "vit-explainer-row");
-    add(controls, "span", "", "image ");
+    add(controls, "span", "", words.image + " ");
     const imageChooser = add(controls, "select", "vit-explainer-choose-image");
     images.forEach(function (image, i) { add(imageChooser, "option", "", image.name).value = i; });
     imageChooser.addEventListener("change", function () { view.image = Number(imageChooser.value); update(); });
-    add(controls, "span", "", "\u2003map ");
+    add(controls, "span", "", "\u2003" + words.map + " ");
     const mapButtons = bundle.map_kinds.map(function (kind) {
       const button = add(controls, "button", "", kind);
       button.dataset.map = kind;
       button.addEventListener("click", function () { view.map = kind; update(); });
       return button;
     });
-    const targetLabel = add(controls, "span", "", "\u2003class asked ");
+    const targetLabel = add(controls, "span", "", "\u2003" + words.class_asked + " ");
     const targetChooser = add(controls, "select", "vit-explainer-choose-class");
-    add(targetChooser, "option", "", "the predicted class").value = "";
+    add(targetChooser, "option", "", words.predicted_class).value = "";
     bundle.class_names.forEach(function (name, c) { add(targetChooser, "option", "", name).value = c; });
     targetChooser.addEventListener("change", function () {
       view.target = targetChooser.value === "" ? null : Number(targetChooser.value);
@@ -116,8 +126,7 @@
     const headCanvas = add(main, "canvas", "vit-explainer-heads");
     const detail = add(main, "pre", "vit-explainer-detail");
     const lensCanvas = add(container, "canvas", "vit-explainer-lens");
-    add(container, "div", "", "Click a stage, a patch (again: back to the class token), a head thumbnail or a " +
-        "column of the logit lens. Computed when the lesson ran; stage details are for the class token.");
+    add(container, "div", "", words.help);
 
     // --- geometry of the canvases ------------------------------------------------------------------------
     const first = images[0];
@@ -136,8 +145,8 @@
 
     function query() { return view.patch === null ? 0 : 1 + view.patch; }
     function queryName(image) {
-      return view.patch === null ? "the class token"
-        : "patch (" + Math.floor(view.patch / image.gw) + ", " + (view.patch % image.gw) + ")";
+      return view.patch === null ? words.class_token
+        : fill(words.patch, {row: Math.floor(view.patch / image.gw), col: view.patch % image.gw});
     }
 
     // (N) uint8 map under the image, 255 = its top patch
@@ -198,12 +207,12 @@
       ctx.fillStyle = "black";
       ctx.font = "11px sans-serif";
       for (let head = 0; head < k; head++) {
-        ctx.fillText("head " + head, heads.left + head * (heads.tileW + gap), 12);
+        ctx.fillText(fill(words.head, {head: head}), heads.left + head * (heads.tileW + gap), 12);
       }
       for (let layer = 0; layer < L; layer++) {
         const top = heads.top + layer * (heads.tileH + gap);
         ctx.fillStyle = "black";
-        ctx.fillText("layer " + layer, 2, top + heads.tileH / 2 + 4);
+        ctx.fillText(fill(words.layer, {layer: layer}), 2, top + heads.tileH / 2 + 4);
         for (let head = 0; head < k; head++) {
           const start = ((layer * k + head) * T + q) * T + 1, left = heads.left + head * (heads.tileW + gap);
           const row = image.attention.subarray(start, start + T - 1);  // (N) the patch keys
@@ -238,7 +247,7 @@
       }
       ctx.fillStyle = "black";
       for (let layer = 0; layer < L; layer++) {
-        ctx.fillText("after block " + layer, lens.left + layer * lens.w + 2, lens.top + K * lens.h + 14);
+        ctx.fillText(fill(words.after_block, {block: layer}), lens.left + layer * lens.w + 2, lens.top + K * lens.h + 14);
       }
       ctx.strokeStyle = "#d62728";
       ctx.lineWidth = 2;
@@ -247,8 +256,8 @@
 
     function update() {
       const image = images[view.image], p = image.probabilities[image.prediction];
-      title.textContent = image.name + ": predicted " + bundle.class_names[image.prediction] + " (" +
-        Math.round(100 * p) + "%); query: " + queryName(image) + "; map: " + view.map;
+      title.textContent = fill(words.title, {image: image.name, label: bundle.class_names[image.prediction],
+                                             percent: Math.round(100 * p), query: queryName(image), map: view.map});
       mapLabel.textContent = bundle.map_labels[view.map];
       stageButtons.forEach(function (b) { b.classList.toggle("active", b.dataset.stage === view.stage); });
       mapButtons.forEach(function (b) { b.classList.toggle("active", b.dataset.map === view.map); });
