@@ -7,18 +7,23 @@ row per training run, e.g. ``{"task": "digits", "model": "vit", "fraction": 0.1,
 
 - :func:`summarize`: mean, sample standard deviation, min and max of a value over the rows of
   each group (e.g. over seeds, per task, model and fraction);
-- :func:`find_row`: the one row whose fields equal the given keys.
+- :func:`find_row`: the one row whose fields equal the given keys;
+- :func:`load_result_table`: a stored table of ``benchmarks/results``, found from any working folder (the
+  English lessons run in ``notebooks/``, the Chinese ones in ``notebooks/zh/``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 Row = dict[str, Any]
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 class RowNotFoundError(KeyError):
@@ -131,3 +136,15 @@ def find_row(rows: Sequence[Mapping[str, Any]], **keys: Any) -> Row:
         differing = sorted({key for row in found for key in row if row.get(key) != found[0].get(key)})
         raise ValueError(f"{len(found)} rows match {wanted}; add a key to pick one, e.g. one of {differing}.")
     return found[0]
+
+
+def load_result_table(name: str) -> dict[str, Any]:
+    """The stored result ``benchmarks/results/<name>.json`` of the repository (e.g. ``"transfer"``)."""
+    if not isinstance(name, str) or not name or "/" in name or name.endswith(".json"):
+        raise ValueError(f"name must be a result's name such as 'transfer' (no folder, no .json), got {name!r}.")
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        known = sorted(found.stem for found in RESULTS.glob("*.json")) if RESULTS.is_dir() else []
+        raise ValueError(f"no stored result {name!r} in {RESULTS}" + (f"; the results are {known}." if known else
+                         ": vit_edu is not installed from a clone of the repository (pip install -e .)."))
+    return json.loads(path.read_text(encoding="utf-8"))
