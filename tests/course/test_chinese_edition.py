@@ -71,6 +71,8 @@ def test_every_text_cell_is_translated_and_up_to_date(lesson):
     assert not problems, f"{lesson.stem}: " + "; ".join(problems)
     stale = [cell.id for cell, stored in zip(built.cells, chinese.cells) if cell.source != stored.source]
     assert not stale, f"{lesson.name}: cells {stale} differ from the build: run python scripts/chinese_edition.py"
+    stored = (CHINESE / lesson.name).read_text(encoding="utf-8")
+    assert nbformat.writes(built) + "\n" == stored, f"{lesson.name}: run python scripts/chinese_edition.py"
     by_id = {cell.id: cell for cell in chinese.cells}
     for cell in translatable_cells(english):
         text = by_id[cell.id].source

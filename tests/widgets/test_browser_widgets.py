@@ -35,6 +35,8 @@ def lab(tmp_path_factory):
     for name in (CALCULATOR_LESSON, EXPLORER_LESSON):
         if (NOTEBOOKS / name).is_file():
             shutil.copy(NOTEBOOKS / name, root / name)
+    (root / "zh").mkdir()
+    shutil.copy(NOTEBOOKS / "zh" / EXPLORER_LESSON, root / "zh" / EXPLORER_LESSON)  # the Chinese edition's
     with JupyterLabServer(root) as server, chromium(viewport=(1400, 1000)) as context:
         yield server, context
 
@@ -87,25 +89,32 @@ def test_parameter_calculator_redraws_in_jupyterlab(lab):
     assert log.page_errors == [] and log.blocked_requests == [], log.problems
 
 
-@pytest.mark.skipif(not (NOTEBOOKS / EXPLORER_LESSON).is_file(), reason=f"{EXPLORER_LESSON} is not written yet")
-def test_attention_explorer_reacts_to_layer_and_clicks_in_jupyterlab(lab):
+# What a student sees in each edition: the layer control's label, its options, the clicked-patch button.
+EXPLORER_WORDS = {"en": ("layer", "layer {}", "clicked patch"), "zh": ("层", "第 {} 层", "点击的图像块")}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_attention_explorer_reacts_to_layer_and_clicks_in_jupyterlab(lab, language):
+    """The attention lesson's explorer, in English and in the Chinese edition (the Chinese student's way from
+    the course to the explorer: same code, its controls in Chinese)."""
     from support.jupyterlab import cell_output, image_digest, wait_for_new_image
 
-    page, log = run_lesson(lab, EXPLORER_LESSON)
+    layer_label, option, clicked = EXPLORER_WORDS[language]
+    page, log = run_lesson(lab, EXPLORER_LESSON if language == "en" else f"zh/{EXPLORER_LESSON}")
     output = cell_output(page, "attention_explorer_widget(")
     canvas = output.locator("img[alt='click a patch']").first
     canvas.scroll_into_view_if_needed()
     first = image_digest(canvas)
 
-    layer = output.locator(".widget-dropdown", has_text="layer").locator("select")
+    layer = output.locator(".widget-dropdown", has_text=layer_label).locator("select")
     current = layer.evaluate("select => select.options[select.selectedIndex].text")
-    layer.select_option(label="layer 0" if current != "layer 0" else "layer 1")
+    layer.select_option(label=option.format(0) if current != option.format(0) else option.format(1))
     second = wait_for_new_image(canvas, first)
 
     box = canvas.bounding_box()
     canvas.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.5})  # a patch left of centre
     wait_for_new_image(canvas, second)
     active = output.locator(".widget-toggle-button.mod-active").first.inner_text()
-    assert "clicked patch" in active
+    assert clicked in active
     page.close()
     assert log.page_errors == [] and log.blocked_requests == [], log.problems

@@ -119,8 +119,8 @@ def build_chinese(english, translations: Mapping[str, Translation], previous=Non
         english: the English lesson (an nbformat notebook).
         translations: its cells' translations (:func:`parse_translations`).
         previous: the Chinese lesson as stored, or None. Its generated cells are kept, and so are the
-            outputs of every code cell whose source did not change, so a change to the text alone needs
-            no re-run.
+            outputs of every code cell whose source did not change and its stored widget state, so a change
+            to the text alone needs no re-run.
 
     Returns:
         ``(notebook, problems)``; ``problems`` names each cell whose translation is missing or stale and
@@ -129,6 +129,9 @@ def build_chinese(english, translations: Mapping[str, Translation], previous=Non
     result = copy.deepcopy(english)
     result.metadata["language_info"] = copy.deepcopy(english.metadata.get("language_info", {}))
     result.metadata["vit_edu"] = {"language": LANGUAGE}
+    result.metadata.pop("widgets", None)  # the widget state of the Chinese lesson's own run, if any
+    if previous is not None and "widgets" in previous.metadata:
+        result.metadata["widgets"] = copy.deepcopy(previous.metadata["widgets"])
     old = {cell.id: cell for cell in previous.cells} if previous is not None else {}
     problems = []
     ids = {cell.id for cell in english.cells}
