@@ -4,6 +4,7 @@ entry with the same fields, no entry is left over, and the language switch works
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ PACKAGE = Path(vit_edu.__file__).resolve().parent
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+@functools.cache
 def tr_calls() -> list[tuple[str, int, str | None]]:
     """(file, line, the English template or None when it is not a literal) of every ``tr(...)`` call.
 

@@ -47,4 +47,4 @@ def test_the_chinese_readme_has_the_same_two_commands_for_the_chinese_edition():
 def test_ci_runs_the_chinese_lessons_in_its_second_pass():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     after = ci[ci.index(readme_commands()[1]) + 1:]
-    assert "pytest notebooks/zh" in after, "pytest notebooks skips notebooks/zh (norecursedirs), also when both are given"
+    assert "pytest notebooks/zh" in after, "pytest notebooks skips notebooks/zh (norecursedirs), even given both"

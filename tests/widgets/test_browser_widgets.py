@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 from support.browser import find_chromium, watch_offline
@@ -35,8 +36,12 @@ def lab(tmp_path_factory):
     for name in (CALCULATOR_LESSON, EXPLORER_LESSON):
         if (NOTEBOOKS / name).is_file():
             shutil.copy(NOTEBOOKS / name, root / name)
+    # The Chinese edition's attention lesson up to its explorer (what follows it does not change the widget)
+    chinese = nbformat.read(NOTEBOOKS / "zh" / EXPLORER_LESSON, as_version=4)
+    explorer = next(i for i, cell in enumerate(chinese.cells) if "attention_explorer_widget(" in cell.source)
+    chinese.cells = chinese.cells[:explorer + 1]
     (root / "zh").mkdir()
-    shutil.copy(NOTEBOOKS / "zh" / EXPLORER_LESSON, root / "zh" / EXPLORER_LESSON)  # the Chinese edition's
+    nbformat.write(chinese, root / "zh" / EXPLORER_LESSON)
     with JupyterLabServer(root) as server, chromium(viewport=(1400, 1000)) as context:
         yield server, context
 
@@ -93,10 +98,11 @@ def test_parameter_calculator_redraws_in_jupyterlab(lab):
 EXPLORER_WORDS = {"en": ("layer", "layer {}", "clicked patch"), "zh": ("层", "第 {} 层", "点击的图像块")}
 
 
-@pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.parametrize("language", ["zh"])
 def test_attention_explorer_reacts_to_layer_and_clicks_in_jupyterlab(lab, language):
-    """The attention lesson's explorer, in English and in the Chinese edition (the Chinese student's way from
-    the course to the explorer: same code, its controls in Chinese)."""
+    """The attention lesson's explorer in JupyterLab, run from the Chinese edition: the same code as the English
+    lesson (whose labels the widget tests check without a browser), and the Chinese student's way from the
+    course to the explorer, its controls in Chinese. ``EXPLORER_WORDS["en"]`` runs it in English."""
     from support.jupyterlab import cell_output, image_digest, wait_for_new_image
 
     layer_label, option, clicked = EXPLORER_WORDS[language]

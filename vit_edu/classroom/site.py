@@ -482,6 +482,7 @@ def _export_page(path: Path, page: Path, exporter, execute: bool, timeout: int |
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}, "vit_edu_nav": nav})
     body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
     if page.parent.name == "zh":  # the shared front-end files are one folder up
-        body = body.replace(f'="{STATIC_DIR}/', f'="../{STATIC_DIR}/').replace('<html lang="en">', '<html lang="zh">', 1)
+        body = body.replace(f'="{STATIC_DIR}/', f'="../{STATIC_DIR}/')
+        body = body.replace('<html lang="en">', '<html lang="zh">', 1)
     page.write_text(body, encoding="utf-8")
     return title, _run_time(nb)
