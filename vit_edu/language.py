@@ -6,7 +6,8 @@ Every text the package writes for a student (a check's diagnosis, a widget's lab
     tr("`{name}` returned None: did you forget the `return`?", name=name)
 
 In English that is the text itself; after ``use_language("zh")`` it is the Chinese entry with the same
-key in ``vit_edu/locale/zh/*.toml`` (one file per module), formatted with the same fields. A Chinese
+key in ``vit_edu/locale/zh/*.toml`` (one file per module; a message several modules say has one entry, in
+the first file by name), formatted with the same fields. A Chinese
 lesson calls ``vit_edu.use_language("zh")`` in its first cell (through ``setup_lesson(language="zh")``).
 Words a lesson passes to a check (``check_prediction(what=..., why=...)``) are looked up by
 :func:`lesson_text` in ``vit_edu/locale/zh/lessons.toml``. ``tests/course/test_language.py`` checks
@@ -55,8 +56,9 @@ def catalogue(language: str) -> dict[str, str]:
     for path in sorted((LOCALE / language).glob("*.toml")):
         with path.open("rb") as file:
             for entry in tomllib.load(file).get("message", []):
-                if entry["en"] in entries and entries[entry["en"]] != entry[language]:
-                    raise ValueError(f"{path.name}: the message {entry['en']!r} is translated twice, differently.")
+                if entry["en"] in entries:  # one place to change a translation
+                    raise ValueError(f"{path.name}: the message {entry['en']!r} already has an entry in another "
+                                     "file of this folder; keep one.")
                 entries[entry["en"]] = entry[language]
     return entries
 

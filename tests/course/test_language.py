@@ -158,3 +158,18 @@ def test_check_prediction_speaks_the_lesson_s_words_in_chinese():
     chinese = str(check_prediction(3, 4, what=what, why=why, tolerance=1))
     assert lesson_catalogue("zh")[what] in chinese and lesson_catalogue("zh")[why] in chinese
     assert what not in chinese and chinese.startswith("正确")
+
+
+def test_a_message_translated_in_two_files_is_refused(tmp_path, monkeypatch):
+    import vit_edu.language as language
+
+    (tmp_path / "xx").mkdir()
+    for name in ("a.toml", "b.toml"):
+        (tmp_path / "xx" / name).write_text("[[message]]\nen = '''image'''\nxx = '''图像'''\n", encoding="utf-8")
+    monkeypatch.setattr(language, "LOCALE", tmp_path)
+    language.catalogue.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="b.toml.*'image'.*keep one"):
+            language.catalogue("xx")
+    finally:
+        language.catalogue.cache_clear()
