@@ -169,7 +169,7 @@ def test_a_message_translated_in_two_files_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(language, "LOCALE", tmp_path)
     language.catalogue.cache_clear()
     try:
-        with pytest.raises(ValueError, match="b.toml.*'image'.*keep one"):
+        with pytest.raises(ValueError, match=r"b\.toml.*'image'.*keep one"):
             language.catalogue("xx")
     finally:
         language.catalogue.cache_clear()
