@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vit_edu.exercises.feedback import Feedback, run_for_number
+from vit_edu.exercises.feedback import Feedback, run_for_number, then
 from vit_edu.language import tr
 
 # --------------------------------------------------------------------------- receptive field
@@ -98,7 +98,7 @@ def check_strided_receptive_field(function: Callable[[list[int], list[int]], int
     for mistake, hint in _field_hints().items():  # a mistake is diagnosed only if it explains every case
         if all(value == _field_variants(tuple(d["kernel_sizes"]), tuple(d["strides"]))[mistake]
                         for d, value in answers):
-            return Feedback(False, f"{hint} {case}", {**details, "mistake": mistake})
+            return Feedback(False, f"{hint}{then(case)}", {**details, "mistake": mistake})
     return Feedback(False, tr("the field is not right for every stack {case} Start from one output cell and walk "
                               "back layer by layer: each adds k - 1 cells of its input grid, and a cell there is as "
                               "many pixels wide as the product of the strides before it.", case=case), details)
