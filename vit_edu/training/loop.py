@@ -23,6 +23,7 @@ from torch import nn
 
 from vit_edu.checks import TORCH_MAX_SEED, check_int, check_number, check_seed
 from vit_edu.embeddings import POSITION_PARAMETER_NAMES
+from vit_edu.language import tr
 from vit_edu.training.progress import progress_bar
 
 
@@ -244,7 +245,7 @@ def train(
     optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
     generator = torch.Generator().manual_seed(seed)
     history = History()
-    bar = progress_bar(total_steps, "training", "step", enabled=progress)
+    bar = progress_bar(total_steps, tr("training"), "step", enabled=progress)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         step = 0

@@ -35,6 +35,7 @@ from vit_edu.checks import TORCH_MAX_SEED, check_int, check_seed
 from vit_edu.data.shapes import SHAPE_CLASSES
 from vit_edu.data.two_objects import TwoObjectScenes, make_two_object_scenes
 from vit_edu.embeddings import POSITION_PARAMETER_NAMES
+from vit_edu.language import tr
 from vit_edu.model import ViT
 from vit_edu.training.loop import History, learning_rate_at, predict, resolve_device
 from vit_edu.training.progress import progress_bar
@@ -210,7 +211,7 @@ def train_multilabel(
     optimizer = torch.optim.AdamW(_param_groups(model, settings["weight_decay"]), lr=peak)
     generator = torch.Generator().manual_seed(seed)
     history = History()
-    with progress_bar(total_steps, "training", "step", enabled=progress) as bar, \
+    with progress_bar(total_steps, tr("training"), "step", enabled=progress) as bar, \
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         step = 0
