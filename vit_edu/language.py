@@ -17,9 +17,11 @@ left over.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import string
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 LANGUAGES = ("en", "zh")
@@ -28,20 +30,45 @@ LOCALE = Path(__file__).resolve().parent / "locale"
 _current = "en"
 
 
-def use_language(language: str) -> None:
-    """Make the course speak ``language`` ("en" or "zh") from now on, in this Python process."""
-    global _current
+def check_language(language: str) -> None:
+    """Refuse anything but one of :data:`LANGUAGES`, saying which there are."""
     if not isinstance(language, str):
         raise TypeError(f"language must be a string such as 'zh', got {type(language).__name__}.")
     if language not in LANGUAGES:
         raise ValueError(f"language={language!r} is not one of the course's languages {LANGUAGES}; "
                          "use 'en' for English or 'zh' for Chinese (中文).")
+
+
+def use_language(language: str) -> None:
+    """Make the course speak ``language`` ("en" or "zh") from now on, in this Python process."""
+    global _current
+    check_language(language)
     _current = language
 
 
 def current_language() -> str:
     """The language :func:`use_language` chose last ("en" until then)."""
     return _current
+
+
+@contextlib.contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Within the block the course speaks ``language``; afterwards the language it spoke before. For text drawn
+    into a figure (``speaking("en")``: figures stay English) and for pages written in one language."""
+    before = _current
+    use_language(language)
+    try:
+        yield
+    finally:
+        use_language(before)
+
+
+def then(sentence: str) -> str:
+    """``sentence`` as a further sentence of a message: after a space in English, directly after the
+    full-width stop in Chinese; "" stays ""."""
+    if not sentence:
+        return ""
+    return sentence if _current == "zh" else f" {sentence}"
 
 
 def fields(template: str) -> set[str]:

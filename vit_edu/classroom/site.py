@@ -46,7 +46,7 @@ import nbformat
 
 from vit_edu.checks import check_int, check_output_path
 from vit_edu.classroom.editions import lesson_paths
-from vit_edu.language import current_language, tr, use_language
+from vit_edu.language import current_language, speaking, tr
 from vit_edu.widgets.picture import png_size
 
 STATIC_DIR = "_static"
@@ -436,33 +436,30 @@ def export_html(outdir: str | Path, source: str | Path | None = None, lessons: I
     for target, src in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
-    spoken = current_language()
-    jobs = [(code, index, path) for code, paths in editions.items() for index, path in enumerate(paths)]
     from tqdm.auto import tqdm
 
-    try:
-        for code in editions:
-            folders[code].mkdir(parents=True, exist_ok=True)
-        entries: dict[str, list[tuple[Path, str, str]]] = {code: [] for code in editions}
-        for code, index, path in tqdm(jobs, desc="export", disable=not progress):
-            use_language(code)
-            page = pages[code][index]
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    ups = {code: "" if folders[code] == outdir else "../" for code in editions}  # from a page to _static/
+    entries: dict[str, list[tuple[Path, str, str]]] = {code: [] for code in editions}
+    jobs = [(code, index, path) for code, paths in editions.items() for index, path in enumerate(paths)]
+    for code, index, path in tqdm(jobs, desc="export", disable=not progress):
+        page = pages[code][index]
+        with speaking(code):
             nav = _nav(editions[code], index, _switch(code, list(editions), page.name))
-            title, run_time = _export_page(path, page, exporter, execute, timeout, nav)
-            entries[code].append((path, title, run_time))
-        for code in editions:
-            use_language(code)
-            mathjax_here = mathjax_url if code == "en" or mathjax != "local" else f"../{mathjax_url}"
+            entries[code].append((path, *_export_page(path, page, exporter, execute, timeout, nav, ups[code])))
+    for code in editions:
+        with speaking(code):
             (folders[code] / "index.html").write_text(
-                _index_page(entries[code], mathjax_here, code, _switch(code, list(editions), "index.html")),
-                encoding="utf-8")
-    finally:
-        use_language(spoken)
+                _index_page(entries[code], ups[code] + mathjax_url if mathjax == "local" else mathjax_url, code,
+                            _switch(code, list(editions), "index.html")), encoding="utf-8")
     return [page for code in editions for page in pages[code]]
 
 
-def _export_page(path: Path, page: Path, exporter, execute: bool, timeout: int | None, nav: str) -> tuple[str, str]:
-    """Export one lesson to ``page``; returns its title and stated run time."""
+def _export_page(path: Path, page: Path, exporter, execute: bool, timeout: int | None, nav: str,
+                 up: str = "") -> tuple[str, str]:
+    """Export one lesson to ``page`` in the current language; ``up`` leads from the page's folder to the site's
+    (``"../"`` for the Chinese pages). Returns the lesson's title and stated run time."""
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
@@ -481,8 +478,7 @@ def _export_page(path: Path, page: Path, exporter, execute: bool, timeout: int |
     title = lesson_title(nb, default=f"Lesson {path.stem[:2]}: {path.stem[3:].replace('_', ' ')}")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}, "vit_edu_nav": nav})
     body = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)  # links between lessons
-    if page.parent.name == "zh":  # the shared front-end files are one folder up
-        body = body.replace(f'="{STATIC_DIR}/', f'="../{STATIC_DIR}/')
-        body = body.replace('<html lang="en">', '<html lang="zh">', 1)
+    body = body.replace(f'="{STATIC_DIR}/', f'="{up}{STATIC_DIR}/')  # the shared front-end files
+    body = body.replace('<html lang="en">', f'<html lang="{current_language()}">', 1)
     page.write_text(body, encoding="utf-8")
     return title, _run_time(nb)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vit_edu.language import current_language, tr
+from vit_edu.language import tr
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ def function_name(function: Callable[..., Any]) -> str:
     """The name messages call the student's function by."""
     name = getattr(function, "__name__", None)
     return tr("your function") if name is None else name
-
-
-def then(sentence: str) -> str:
-    """``sentence`` as a further sentence of a message: after a space in English, directly after the
-    full-width stop in Chinese; "" stays ""."""
-    if not sentence:
-        return ""
-    return sentence if current_language() == "zh" else f" {sentence}"
 
 
 def run_student_code(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> tuple[Any, Feedback | None]:
@@ -219,9 +211,9 @@ def judge(result: torch.Tensor, expected: torch.Tensor, mistakes: Mapping[str, t
         right: the message when ``result`` equals ``expected``.
         what: the tensor in the message's words ("GELU(x)"); None: "the result".
         advice: a sentence added when the values are wrong in an unknown way.
+        atol: the absolute tolerance of the comparisons (the relative one is :func:`close`'s).
 
     ``right``, ``what`` and ``advice`` are student text: pass them already in the course's language (``tr``).
-        atol: the absolute tolerance of the comparisons (the relative one is :func:`close`'s).
     """
     details = {"expected_shape": tuple(expected.shape), "shape": tuple(result.shape)}
     what = tr("the result") if what is None else what

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vit_edu.exercises.feedback import Feedback, run_for_number, then
-from vit_edu.language import tr
+from vit_edu.exercises.feedback import Feedback, run_for_number
+from vit_edu.language import then, tr
 
 # --------------------------------------------------------------------------- receptive field
 # (kernel sizes, strides) of stacks: stride-1 convolutions, the lesson's stack with a 2x2 max-pool, ViT's patch

@@ -20,8 +20,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from vit_edu.exercises.feedback import Feedback, as_number, then
-from vit_edu.language import lesson_text, tr
+from vit_edu.exercises.feedback import Feedback, as_number
+from vit_edu.language import lesson_text, then, tr
 
 
 def check_prediction(prediction: Any, measured: Any, *, what: str, tolerance: float | None = None,

@@ -37,9 +37,8 @@ from vit_edu.analysis.attention_maps import (
     query_attention,
     upsample_map,
 )
-from vit_edu.language import tr
+from vit_edu.language import speaking, tr
 from vit_edu.viz.render import BlitRenderer, new_figure
-from vit_edu.widgets import in_english
 
 FUSED_VIEWS = ("rollout", "gradient")  # layer choices that combine all layers and heads
 _CMAP = colormaps["inferno"]
@@ -338,7 +337,7 @@ class AttentionExplorerFigure:
                 row, col = divmod(state.patch, state.grid_size[1])
                 marker.set_xy((col * state.patch_size - 0.5, row * state.patch_size - 0.5))
             marker.set_visible(state.patch is not None)
-        with in_english():  # the figure stays English
+        with speaking("en"):  # the figure stays English
             text = f"{state.title}\n{state.prediction_text.replace(chr(10), ', ')}" if self.show_text else ""
         self.title.set_text(text)
         return self

@@ -20,11 +20,10 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from vit_edu.data.photos import PHOTO_NAMES, load_photo
-from vit_edu.language import tr
+from vit_edu.language import speaking, tr
 from vit_edu.patches import patchify
 from vit_edu.viz.patches import as_picture
 from vit_edu.viz.render import figure_to_png, new_figure
-from vit_edu.widgets import in_english
 
 # Photos shipped inside the scikit-image wheel (see vit_edu.data); camera stays grey (C = 1).
 SAMPLE_IMAGES: tuple[str, ...] = (*PHOTO_NAMES, "camera")
@@ -259,7 +258,7 @@ class PatchExplorerFigure:
         self.ax_matrix.set_ylim(matrix.shape[0] - 0.5, -0.5)
         self.ax_matrix.set_title("" if patches is None else f"$x_p$: one row per patch ($N \\times P^2C$) "
                                  f"{patches.shape[0]} x {patches.shape[1]}", fontsize=9)
-        with in_english():  # the figure stays English
+        with speaking("en"):  # the figure stays English
             message = state.summary["message"]
         self.message.set_text("" if patches is not None else textwrap.fill(message, 62))
         for axes in (self.ax_strip, self.ax_matrix):

@@ -40,18 +40,16 @@ from matplotlib.patches import Rectangle
 from vit_edu.analysis.attention_maps import upsample_map
 from vit_edu.analysis.forward_trace import MAP_KINDS, STAGES, ForwardTrace, explanation_maps, trace_forward
 from vit_edu.checks import check_choice
-from vit_edu.language import tr
+from vit_edu.language import speaking, tr
 from vit_edu.training.progress import track
 from vit_edu.viz.render import BlitRenderer, figure_to_png, new_figure
-from vit_edu.widgets import in_english
 
-MAP_LABELS = {"raw": "attention of the chosen layer (mean of heads)", "rollout": "attention rollout",
-              "flow": "attention flow", "gradient": "gradient-weighted, for the class asked about"}
 _CMAP = colormaps["inferno"]
 
 
 def map_labels() -> dict[str, str]:
-    """:data:`MAP_LABELS` in the course's current language (see :func:`vit_edu.use_language`)."""
+    """What each map kind of :data:`~vit_edu.analysis.forward_trace.MAP_KINDS` shows, in the course's current
+    language (see :func:`vit_edu.use_language`)."""
     return {"raw": tr("attention of the chosen layer (mean of heads)"), "rollout": tr("attention rollout"),
             "flow": tr("attention flow"), "gradient": tr("gradient-weighted, for the class asked about")}
 
@@ -373,7 +371,7 @@ class ExplainerFigure:
         self.head_marker.set_xy((state.head * (gw + 1) - 1, state.layer * (gh + 1) - 1))
         self.lens_artist.set_data(state.lens_grid())
         self.lens_marker.set_x(state.layer - 0.5)
-        with in_english():  # the figure stays English
+        with speaking("en"):  # the figure stays English
             lines = [f"{state.stage}:", *state.detail()]
             title = state.title()
         self.detail_text.set_text("\n".join(textwrap.fill(line, 29, subsequent_indent="  ") for line in lines)
