@@ -40,7 +40,14 @@ import nbformat
 from vit_edu.classroom.editions import lesson_paths, student_notebook
 from vit_edu.classroom.grading import apply_nbgrader_metadata
 from vit_edu.course.anatomy import exercises, open_experiments
-from vit_edu.course.catalogue import STRIP_NAME, course_map, header_markdown, load_catalogue, session_plan
+from vit_edu.course.catalogue import (
+    STRIP_NAME,
+    architecture_caption,
+    course_map,
+    header_markdown,
+    load_catalogue,
+    session_plan,
+)
 from vit_edu.course.glossary import glossary_table, term_table
 from vit_edu.training.progress import collapse_redrawn_output
 from vit_edu.viz.architecture import architecture_figure, architecture_strip
@@ -69,21 +76,6 @@ def png_attachment(name: str, figure) -> dict:
     return {name: {"image/png": base64.b64encode(figure_to_png(figure)).decode("ascii")}}
 
 
-ARCHITECTURE = (
-    "![The Vision Transformer in the style of the paper's Fig. 1](attachment:vit.png)\n\n"
-    "*Read it from the bottom up: the image is cut into patches, each flattened patch is projected to $D$ "
-    "numbers by one shared matrix $E$, a learned [class] token is put in front and a position embedding added "
-    "to every token, $L$ pre-norm encoder blocks (right) mix the tokens, and the MLP head reads the class "
-    "token's output. Every lesson opens with a strip of this figure, the parts it is about in colour.*"
-)
-ARCHITECTURE_ZH = (
-    "![仿照论文图 1 画的 Vision Transformer](attachment:vit.png)\n\n"
-    "*从下往上读：图像被切成图像块，每个展平的图像块由同一个矩阵 $E$ 投影成 $D$ 个数，最前面放一个可学习的分类标记 "
-    "[class]，每个词元都加上位置嵌入，$L$ 个前置归一化的编码器块（右）混合这些词元，分类头（MLP）读取分类标记的输出。"
-    "每一课都以这张图的一个条带开头，本课讲到的部件用彩色标出。*"
-)
-
-
 def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
     """file -> {tag: (the markdown that cell must hold, its attachments or None)}."""
     seconds = run_seconds()
@@ -95,7 +87,7 @@ def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
         }
     labels = {lesson.topic: f"[{lesson.label}]({lesson.filename})" for lesson in load_catalogue()}
     architecture = png_attachment("vit.png", architecture_figure())
-    cells[INDEX] = {"architecture": (ARCHITECTURE, architecture),
+    cells[INDEX] = {"architecture": (architecture_caption(), architecture),
                     "course-map": (course_map(seconds), None), "glossary": (glossary_table(labels), None)}
     # The Chinese edition (vit_edu.course.translation): the same cells in Chinese, once it is built.
     for lesson in load_catalogue():
@@ -105,7 +97,7 @@ def expected_cells() -> dict[Path, dict[str, tuple[str, dict | None]]]:
                 "terms": (term_table(lesson.topic, "zh"), None),
             }
     if (CHINESE / INDEX.name).is_file():
-        cells[CHINESE / INDEX.name] = {"architecture": (ARCHITECTURE_ZH, architecture),
+        cells[CHINESE / INDEX.name] = {"architecture": (architecture_caption("zh"), architecture),
                                        "course-map": (course_map(seconds, language="zh"), None),
                                        "glossary": (glossary_table(labels, "zh"), None)}
     return cells

@@ -78,7 +78,8 @@ def test_no_entry_is_left_over_and_every_entry_is_chinese():
     used = keys()
     unused = [key for key in catalogue("zh") if key not in used]
     assert not unused, f"entries in vit_edu/locale/zh that no tr(...) uses any more: {unused}"
-    english = [key for key, text in catalogue("zh").items() if not CJK.search(text) and re.search("[A-Za-z]{4}", key)]
+    english = [key for key, text in catalogue("zh").items()  # a key of words (not only {fields}) needs Chinese
+               if not CJK.search(text) and re.search("[A-Za-z]{4}", re.sub(r"\{[^{}]*\}", "", key))]
     assert not english, f"entries whose Chinese text has no Chinese in it: {english}"
     assert sorted(path.name for path in (LOCALE / "zh").glob("*.toml"))
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
+from vit_edu.language import check_language, current_language, speaking, tr
 from vit_edu.viz.architecture import STAGES
 
 STRIP_NAME = "you_are_here.png"  # the header card's image attachment
@@ -38,6 +39,10 @@ class Lesson:
     session: int
     title_zh: str = ""
     learn_zh: str = ""
+
+    def localized(self, field: str) -> str:
+        """``title`` or ``learn`` in the course's current language (:func:`vit_edu.language.speaking`)."""
+        return getattr(self, f"{field}_zh") if current_language() == "zh" else getattr(self, field)
 
     @property
     def label(self) -> str:
@@ -96,23 +101,16 @@ def format_run_time(seconds: float, language: str = "en") -> str:
     in Chinese "约 10 秒", "约 2 分钟"."""
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}.")
-    _check_language(language)
-    if seconds < 90:
-        amount, unit = max(5, 5 * math.ceil(seconds / 5)), ("s", "秒")
-    else:
-        amount, unit = f"{math.ceil(seconds / 30) / 2:g}", ("min", "分钟")
-    return f"约 {amount} {unit[1]}" if language == "zh" else f"about {amount} {unit[0]}"
+    with speaking(language):
+        if seconds < 90:
+            return tr("about {seconds} s", seconds=max(5, 5 * math.ceil(seconds / 5)))
+        return tr("about {minutes:g} min", minutes=math.ceil(seconds / 30) / 2)
 
 
-def _check_language(language: str) -> None:
-    if language not in ("en", "zh"):
-        raise ValueError(f"language={language!r}: the catalogue has 'en' and 'zh' texts.")
-
-
-def _run_time(run_seconds: Mapping[str, float], topic: str, language: str = "en") -> str:
+def _run_time(run_seconds: Mapping[str, float], topic: str) -> str:
     if topic not in run_seconds:
         raise ValueError(f"no measured run time for lesson {topic!r}; run benchmarks/notebook_portability.py.")
-    return format_run_time(run_seconds[topic], language)
+    return format_run_time(run_seconds[topic], current_language())
 
 
 _PAPER_ZH = (("Eq. ", "式 "), ("Fig. ", "图 "), ("Table ", "表 "), ("App. ", "附录 "), (", ", "，"))
@@ -120,34 +118,26 @@ _PAPER_ZH = (("Eq. ", "式 "), ("Fig. ", "图 "), ("Table ", "表 "), ("App. ", 
 
 def paper_sections(entry: Lesson, language: str = "en") -> str:
     """The paper sections a lesson covers, as written in ``language`` ("Fig. 7" is "图 7" in Chinese)."""
-    _check_language(language)
+    check_language(language)
     text = entry.paper
-    if language == "zh":
-        for english, chinese in _PAPER_ZH:
-            text = text.replace(english, chinese)
+    for english, chinese in _PAPER_ZH if language == "zh" else ():
+        text = text.replace(english, chinese)
     return text
 
 
 def header_markdown(entry: Lesson, run_seconds: Mapping[str, float], language: str = "en") -> str:
     """A lesson's header card: title, the "you are here" strip (attachment :data:`STRIP_NAME`), paper, times."""
-    _check_language(language)
-    if language == "zh":
+    with speaking(language):
         return "\n".join([
-            f"# 第 {entry.label} 课 — {entry.title_zh}",
+            tr("# Lesson {label} — {title}", label=entry.label, title=entry.localized("title")),
             "",
-            f"![本课所在的位置：本课讲到的 ViT 部件是彩色的](attachment:{STRIP_NAME})",
+            tr("![You are here: the parts of ViT this lesson is about are in colour](attachment:{strip})",
+               strip=STRIP_NAME),
             "",
-            f"**论文：** {paper_sections(entry, language)} · **学习时间：** 约 {entry.study} 分钟 · "
-            f"**运行时间：** 在 2 个 CPU 核上{_run_time(run_seconds, entry.topic, language)}",
+            tr("**Paper:** {paper} · **Study time:** about {minutes} min · **Run time:** {run_time} on 2 CPU cores",
+               paper=paper_sections(entry, language), minutes=entry.study,
+               run_time=_run_time(run_seconds, entry.topic)),
         ])
-    return "\n".join([
-        f"# Lesson {entry.label} — {entry.title}",
-        "",
-        f"![You are here: the parts of ViT this lesson is about are in colour](attachment:{STRIP_NAME})",
-        "",
-        f"**Paper:** {entry.paper} · **Study time:** about {entry.study} min · "
-        f"**Run time:** {_run_time(run_seconds, entry.topic)} on 2 CPU cores",
-    ])
 
 
 def course_map(run_seconds: Mapping[str, float], link_prefix: str = "", language: str = "en") -> str:
@@ -158,21 +148,31 @@ def course_map(run_seconds: Mapping[str, float], link_prefix: str = "", language
         link_prefix: put before each file name in the links (e.g. ``"notebooks/"`` from the README).
         language: "en" or "zh" (titles, contents and headings in Chinese).
     """
-    _check_language(language)
-    total = sum(entry.study for entry in load_catalogue())
-    if language == "zh":
-        rows = [f"| {entry.label} | [{entry.title_zh}]({link_prefix}{entry.filename}) | {entry.learn_zh} | "
-                f"{paper_sections(entry, language)} | {entry.study} 分钟 | "
-                f"{_run_time(run_seconds, entry.topic, language)} |" for entry in load_catalogue()]
-        return "\n".join(["| # | 课 | 学什么 | 论文 | 学习时间 | 运行时间 |", "|---|---|---|---|---|---|", *rows, "",
-                          f"学习时间合计：约 {round(total / 60, 1):g} 小时。运行时间：每课单独在 2 个 CPU 核上运行，"
-                          "由 `benchmarks/notebook_portability.py` 测得（英文版的课）。"])
-    rows = [f"| {entry.label} | [{entry.title}]({link_prefix}{entry.filename}) | {entry.learn} | {entry.paper} | "
-            f"{entry.study} min | {_run_time(run_seconds, entry.topic)} |" for entry in load_catalogue()]
-    return "\n".join(["| # | lesson | what you learn | paper | study time | run time |",
-                      "|---|---|---|---|---|---|", *rows, "",
-                      f"Study time in all: about {round(total / 60, 1):g} hours. Run time: each lesson alone on 2 CPU "
-                      "cores, as measured by `benchmarks/notebook_portability.py`."])
+    with speaking(language):
+        rows = [f"| {entry.label} | [{entry.localized('title')}]({link_prefix}{entry.filename}) | "
+                f"{entry.localized('learn')} | {paper_sections(entry, language)} | "
+                f"{tr('{minutes} min', minutes=entry.study)} | {_run_time(run_seconds, entry.topic)} |"
+                for entry in load_catalogue()]
+        total = sum(entry.study for entry in load_catalogue())
+        return "\n".join([tr("| # | lesson | what you learn | paper | study time | run time |"),
+                          "|---|---|---|---|---|---|", *rows, "",
+                          tr("Study time in all: about {hours:g} hours. Run time: each lesson alone on 2 CPU cores, "
+                             "as measured by `benchmarks/notebook_portability.py`.", hours=round(total / 60, 1))])
+
+
+ARCHITECTURE_CAPTION = (
+    "![The Vision Transformer in the style of the paper's Fig. 1](attachment:vit.png)\n\n"
+    "*Read it from the bottom up: the image is cut into patches, each flattened patch is projected to $D$ "
+    "numbers by one shared matrix $E$, a learned [class] token is put in front and a position embedding added "
+    "to every token, $L$ pre-norm encoder blocks (right) mix the tokens, and the MLP head reads the class "
+    "token's output. Every lesson opens with a strip of this figure, the parts it is about in colour.*"
+)
+
+
+def architecture_caption(language: str = "en") -> str:
+    """The index's architecture cell: the figure (attachment ``vit.png``) and how to read it."""
+    with speaking(language):
+        return tr(ARCHITECTURE_CAPTION)
 
 
 def session_plan() -> str:

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
+from vit_edu.language import current_language, speaking, tr
+
 
 @dataclass(frozen=True)
 class Term:
@@ -73,25 +75,21 @@ def lesson_terms(topic: str) -> list[Term]:
     return terms
 
 
-def _meaning(term: Term, language: str = "en") -> str:
-    if language == "zh":
-        return f"{term.meaning_zh}*（{term.note_zh}）*" if term.note_zh else term.meaning_zh
-    return f"{term.meaning} *({term.note})*" if term.note else term.meaning
-
-
-def _check_language(language: str) -> None:
-    if language not in ("en", "zh"):
-        raise ValueError(f"language={language!r}: the glossary has 'en' (English first) and 'zh' (Chinese first).")
+def _row(term: Term) -> str:
+    """The term's cells in the current language: the reader's own language first, then the meaning (and the note)."""
+    if current_language() == "zh":
+        meaning = tr("{meaning} *({note})*", meaning=term.meaning_zh, note=term.note_zh) if term.note_zh \
+            else term.meaning_zh
+        return f"| {term.zh} | {term.en} | {meaning} |"
+    meaning = tr("{meaning} *({note})*", meaning=term.meaning, note=term.note) if term.note else term.meaning
+    return f"| {term.en} | {term.zh} | {meaning} |"
 
 
 def term_table(topic: str, language: str = "en") -> str:
     """The markdown term table of one lesson: English, 中文, meaning (with ``language="zh"``: 中文, English, 含义)."""
-    _check_language(language)
-    if language == "zh":
-        rows = [f"| {term.zh} | {term.en} | {_meaning(term, language)} |" for term in lesson_terms(topic)]
-        return "\n".join(["**术语**（English terms）", "", "| 中文 | English | 含义 |", "|---|---|---|", *rows])
-    rows = [f"| {term.en} | {term.zh} | {_meaning(term)} |" for term in lesson_terms(topic)]
-    return "\n".join(["**Terms** (中文术语)", "", "| English | 中文 | meaning |", "|---|---|---|", *rows])
+    with speaking(language):
+        return "\n".join([tr("**Terms** (中文术语)"), "", tr("| English | 中文 | meaning |"), "|---|---|---|",
+                          *map(_row, lesson_terms(topic))])
 
 
 def glossary_table(lesson_labels: Mapping[str, str], language: str = "en") -> str:
@@ -101,14 +99,9 @@ def glossary_table(lesson_labels: Mapping[str, str], language: str = "en") -> st
         lesson_labels: topic -> how to name that lesson in the table (e.g. a link to it).
         language: "en" (English first) or "zh" (Chinese first, meanings in Chinese).
     """
-    _check_language(language)
     missing = sorted({term.lessons[0] for term in load_glossary()} - set(lesson_labels))
     if missing:
         raise ValueError(f"lesson_labels lacks the lessons {missing}.")
-    if language == "zh":
-        rows = [f"| {term.zh} | {term.en} | {_meaning(term, language)} | {lesson_labels[term.lessons[0]]} |"
-                for term in load_glossary()]
-        return "\n".join(["| 中文 | English | 含义 | 首次出现 |", "|---|---|---|---|", *rows])
-    rows = [f"| {term.en} | {term.zh} | {_meaning(term)} | {lesson_labels[term.lessons[0]]} |"
-            for term in load_glossary()]
-    return "\n".join(["| English | 中文 | meaning | introduced in |", "|---|---|---|---|", *rows])
+    with speaking(language):
+        rows = [f"{_row(term)} {lesson_labels[term.lessons[0]]} |" for term in load_glossary()]
+        return "\n".join([tr("| English | 中文 | meaning | introduced in |"), "|---|---|---|---|", *rows])
