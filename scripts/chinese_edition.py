@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from vit_edu.classroom.editions import lesson_paths
-from vit_edu.course.translation import build_chinese, fingerprint, parse_translations, translatable_cells
+from vit_edu.course.translation import block, build_chinese, parse_translations, translatable_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGLISH = ROOT / "notebooks"
@@ -40,7 +40,7 @@ def add_missing_blocks(lesson: Path) -> int:
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     have = parse_translations(text) if text.strip() else {}
     missing = [cell for cell in translatable_cells(english) if cell.id not in have]
-    blocks = [f"<!-- cell {cell.id} en {fingerprint(cell.source)} -->\n{cell.source}\n" for cell in missing]
+    blocks = [block(cell) for cell in missing]
     if blocks:
         TEXT.mkdir(parents=True, exist_ok=True)
         path.write_text(text.rstrip("\n") + ("\n\n" if text.strip() else "") + "\n".join(blocks), encoding="utf-8")

@@ -19,6 +19,7 @@ from vit_edu.classroom.editions import lesson_paths
 from vit_edu.course.catalogue import load_catalogue
 from vit_edu.course.glossary import lesson_terms
 from vit_edu.course.translation import (
+    Translation,
     build_chinese,
     chinese_share,
     fingerprint,
@@ -89,10 +90,6 @@ def test_generated_cells_are_chinese(lesson):
         if is_generated(cell):
             chinese_table = "| 中文 | English |" in cell.source
             assert chinese_table or chinese_share(cell.source) >= MIN_CHINESE_SHARE, cell.source[:80]
-
-
-def _prose(notebook) -> str:
-    return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
 
 
 def term_forms(term: str) -> list[str]:
@@ -187,3 +184,13 @@ def test_untranslated_text_and_changed_math_are_caught():
     assert structure_differences(english, chinese.replace("`dim`", "dim"))
     with pytest.raises(ValueError, match="marker"):
         parse_translations("text before any marker")
+
+
+def test_a_new_block_reads_back_as_an_up_to_date_untranslated_cell():
+    from vit_edu.course.translation import block
+
+    cell = nbformat.v4.new_markdown_cell("## 2. Build it\n\nThe $N$ patches.", id="ffff")
+    [(cell_id, translation)] = parse_translations(block(cell)).items()
+    assert cell_id == "ffff" and translation == Translation(fingerprint(cell.source), cell.source)
+    built, problems = build_chinese(_lesson(cell), {cell_id: translation})
+    assert not problems and chinese_share(built.cells[0].source) == 0  # the test above then calls it untranslated

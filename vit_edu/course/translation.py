@@ -61,17 +61,9 @@ def translatable_cells(notebook) -> list:
     return [cell for cell in notebook.cells if cell.cell_type == "markdown" and not is_generated(cell)]
 
 
-def skeleton(notebook, done: Mapping[str, Translation] | None = None) -> str:
-    """The text file for a lesson: every translatable cell's block, with the translation where ``done``
-    has an up-to-date one and the English text (to be translated) where not."""
-    done = done or {}
-    blocks = []
-    for cell in translatable_cells(notebook):
-        mark = fingerprint(cell.source)
-        have = done.get(cell.id)
-        text = have.text if have is not None and have.english_fingerprint == mark else cell.source
-        blocks.append(f"<!-- cell {cell.id} en {mark} -->\n{text}\n")
-    return "\n".join(blocks)
+def block(cell) -> str:
+    """A new block of a text file for ``cell``: its marker and its English text, to be translated."""
+    return f"<!-- cell {cell.id} en {fingerprint(cell.source)} -->\n{cell.source}\n"
 
 
 def parse_translations(text: str) -> dict[str, Translation]:
