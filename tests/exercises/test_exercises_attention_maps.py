@@ -3,17 +3,10 @@ unfinished answers say "not done". The student answers here are written out by h
 
 import pytest
 import torch
+from support.exercises import assert_survives_unfinished_none_crash_and_tuple
 
 from vit_edu.analysis.attention_maps import attention_rollout
 from vit_edu.exercises.attention_maps import check_energy_pointing, check_patch_map, check_rollout_without_residual
-
-
-def _unfinished(*args):
-    raise NotImplementedError
-
-
-def _returns_none(*args):
-    return None
 
 
 # ---------------------------------------------------------------------- one patch's map
@@ -190,12 +183,4 @@ def test_energy_pointing_game_is_recognised():
 # ---------------------------------------------------------------------- common
 @pytest.mark.parametrize("check", [check_patch_map, check_rollout_without_residual, check_energy_pointing])
 def test_unfinished_none_and_crash(check):
-    assert check(_unfinished).details.get("not_done")
-    assert "return" in check(_returns_none).message
-
-    def crashes(*args):
-        raise KeyError("oops")
-
-    feedback = check(crashes)
-    assert not feedback.passed and "KeyError" in feedback.message
-    assert "returned a tuple" in check(lambda *args: (1, 2)).message
+    assert_survives_unfinished_none_crash_and_tuple(check)

@@ -5,17 +5,10 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import rankdata
+from support.exercises import assert_survives_unfinished_none_crash_and_tuple
 
 from vit_edu.analysis.logit_lens import logit_lens
 from vit_edu.exercises.inside_the_model import _lens_model, _spearman_maps, check_class_token_lens, check_spearman
-
-
-def _unfinished(*args):
-    raise NotImplementedError
-
-
-def _returns_none(*args):
-    return None
 
 
 # ---------------------------------------------------------------------- the logit lens of the class token
@@ -211,13 +204,4 @@ def test_spearman_messages():
 # ---------------------------------------------------------------------- common
 @pytest.mark.parametrize("check", [check_class_token_lens, check_spearman])
 def test_unfinished_none_and_crash(check):
-    assert check(_unfinished).details.get("not_done")
-    assert "not done yet" in str(check(_unfinished))
-    assert "return" in check(_returns_none).message
-
-    def crashes(*args):
-        raise KeyError("oops")
-
-    feedback = check(crashes)
-    assert not feedback.passed and "KeyError" in feedback.message
-    assert "returned a tuple" in check(lambda *args: (1, 2)).message
+    assert_survives_unfinished_none_crash_and_tuple(check)

@@ -1,1 +1,2 @@
-"""Drivers for the browser tests (headless Chromium, a JupyterLab server); not part of the package."""
+"""Test helpers: drivers for the browser tests (headless Chromium, a JupyterLab server) and what every exercise
+check must survive; not part of the package."""
